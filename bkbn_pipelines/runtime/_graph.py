@@ -1,0 +1,182 @@
+"""Versioned graphs of named nodes, and the loop that runs them as an event stream.
+
+A :class:`Graph` is an ordered tuple of :class:`Node` objects (a topological order of
+its DAG; ``Node.needs`` records the edges).  Each node is a function of a
+:class:`RunContext`: it reads the run's inputs and earlier nodes' values from
+``ctx.values`` and writes its own.  The last node puts files in ``ctx.artifacts`` and
+result fields in ``ctx.fields``.  :func:`run_graph` turns one run into the event
+sequence of the API: ``run.start``, ``node.start``/``node.done`` per node with
+measured milliseconds, ``render.progress`` from inside nodes, then one ``result``
+or ``error``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._contract import GRAPHS
+from .._errors import BkbnError, RunCancelledError, UnknownGraphError
+from .._events import (
+    Artifact,
+    ErrorEvent,
+    Event,
+    NodeDone,
+    NodeStart,
+    RenderProgress,
+    Result,
+    RunStart,
+)
+
+__all__ = [
+    "Graph",
+    "Node",
+    "RunContext",
+    "get_graph",
+    "graph_names",
+    "register",
+    "run_graph",
+]
+
+logger = logging.getLogger("bkbn_pipelines.runtime")
+
+NodeFn = Callable[["RunContext"], None]
+
+
+@dataclass(frozen=True)
+class Node:
+    """One step of a graph. ``needs`` names the nodes whose values it reads."""
+
+    name: str
+    fn: NodeFn
+    needs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Graph:
+    """A versioned DAG of nodes, e.g. ``staging`` version ``2.4``."""
+
+    name: str
+    version: str
+    nodes: tuple[Node, ...]
+    description: str = ""
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.name}-v{self.version}"
+
+    def __post_init__(self) -> None:
+        seen: set[str] = set()
+        for node in self.nodes:
+            missing = [n for n in node.needs if n not in seen]
+            if missing:
+                raise ValueError(f"{self.full_name}: node {node.name!r} needs {missing} first")
+            seen.add(node.name)
+
+
+@dataclass
+class RunContext:
+    """What a node sees: inputs, parameters, earlier values, and where to put output."""
+
+    run_id: str
+    graph: Graph
+    inputs: Sequence[bytes]
+    params: Mapping[str, Any]
+    settings: Any
+    values: dict[str, Any] = field(default_factory=dict)
+    artifacts: dict[str, Artifact] = field(default_factory=dict)
+    fields: dict[str, Any] = field(default_factory=dict)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    _progress: list[RenderProgress] = field(default_factory=list)
+
+    def progress(self, step: int, total: int) -> None:
+        """Report a render step; also the point where a cancelled run stops."""
+        self.check_cancelled()
+        self._progress.append(RenderProgress(step=step, total=total))
+
+    def check_cancelled(self) -> None:
+        if self.cancel.is_set():
+            raise RunCancelledError(f"run {self.run_id} was cancelled")
+
+
+_REGISTRY: dict[tuple[str, str], Graph] = {}
+
+
+def register(graph: Graph) -> Graph:
+    """Add a graph version to the registry; returns it, so it can decorate a constant."""
+    _REGISTRY[(graph.name, graph.version)] = graph
+    return graph
+
+
+def graph_names() -> list[str]:
+    """Every registered graph as ``name-vX.Y``, sorted."""
+    return sorted(g.full_name for g in _REGISTRY.values())
+
+
+def get_graph(name: str) -> Graph:
+    """Resolve ``staging`` (newest version) or ``staging-v2.4`` (that version)."""
+    base, sep, version = name.rpartition("-v")
+    if not sep or not base:
+        base, version = name, GRAPHS.get(name, "")
+        if not version:
+            versions = sorted(v for (n, v) in _REGISTRY if n == name)
+            version = versions[-1] if versions else ""
+    graph = _REGISTRY.get((base, version))
+    if graph is None:
+        raise UnknownGraphError(
+            f"no graph named {name!r}; known graphs: {', '.join(graph_names()) or 'none'}"
+        )
+    return graph
+
+
+def run_graph(
+    graph: Graph,
+    inputs: Sequence[bytes],
+    params: Mapping[str, Any],
+    *,
+    settings: Any = None,
+    run_id: str | None = None,
+    cancel: threading.Event | None = None,
+) -> Iterator[Event]:
+    """Run ``graph`` and yield its events; the last one is a ``Result`` or ``ErrorEvent``.
+
+    Errors inside nodes become an ``ErrorEvent`` whose ``error_type`` comes from the
+    error class (see :mod:`bkbn_pipelines._errors`); nothing is raised to the caller.
+    """
+    ctx = RunContext(
+        run_id=run_id or f"run_{uuid.uuid4().hex[:24]}",
+        graph=graph,
+        inputs=inputs,
+        params=params,
+        settings=settings,
+        cancel=cancel or threading.Event(),
+    )
+    started = time.perf_counter()
+    yield RunStart(run_id=ctx.run_id, graph=graph.full_name)
+    try:
+        for node in graph.nodes:
+            ctx.check_cancelled()
+            yield NodeStart(node=node.name)
+            t0 = time.perf_counter()
+            node.fn(ctx)
+            yield from ctx._progress
+            ctx._progress.clear()
+            yield NodeDone(node=node.name, ms=round((time.perf_counter() - t0) * 1000))
+    except BkbnError as exc:
+        error_type = getattr(exc, "error_type", None) or "api_error"
+        logger.info("run %s of %s failed: %s", ctx.run_id, graph.full_name, exc)
+        yield ErrorEvent(error_type=error_type, message=str(exc))
+        return
+    except Exception as exc:  # a bug in a node: report it as the API would, a 500
+        logger.exception("run %s of %s crashed", ctx.run_id, graph.full_name)
+        yield ErrorEvent(error_type="api_error", message=f"{type(exc).__name__}: {exc}")
+        return
+    data = {"graph": graph.full_name, "ms": round((time.perf_counter() - started) * 1000)}
+    data.update(ctx.fields)
+    yield Result(data=data, artifacts=dict(ctx.artifacts))
+
