@@ -1,1 +1,27 @@
-"""Placeholder: filled in by its module owner."""
+"""Listing photos made safe: sniffed, checked, decoded to upright sRGB RGB, fetched safely.
+
+See ``docs/media.md`` for every rule and limit.
+"""
+
+from ._decode import (
+    DEFAULT_BOMB_PIXELS,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_PIXELS,
+    JPEG_QUALITY,
+    NormalisedPhoto,
+    normalise_photo,
+    open_image,
+)
+from ._sniff import IMAGE_MEDIA_TYPES, sniff
+
+__all__ = [
+    "DEFAULT_BOMB_PIXELS",
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_PIXELS",
+    "IMAGE_MEDIA_TYPES",
+    "JPEG_QUALITY",
+    "NormalisedPhoto",
+    "normalise_photo",
+    "open_image",
+    "sniff",
+]
