@@ -12,6 +12,7 @@ from ._decode import (
     normalise_photo,
     open_image,
 )
+from ._fetch import FetchPolicy, fetch_photo, safe_url
 from ._sniff import IMAGE_MEDIA_TYPES, sniff
 
 __all__ = [
@@ -20,8 +21,11 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "IMAGE_MEDIA_TYPES",
     "JPEG_QUALITY",
+    "FetchPolicy",
     "NormalisedPhoto",
+    "fetch_photo",
     "normalise_photo",
     "open_image",
+    "safe_url",
     "sniff",
 ]
