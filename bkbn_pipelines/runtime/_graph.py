@@ -8,11 +8,17 @@ result fields in ``ctx.fields``.  :func:`run_graph` turns one run into the event
 sequence of the API: ``run.start``, ``node.start``/``node.done`` per node with
 measured milliseconds, ``render.progress`` from inside nodes, then one ``result``
 or ``error``.
+
+The nodes run in a worker thread and hand their events to the caller through a
+queue, so ``render.progress`` arrives while a render is still going, and a caller
+that sets the run's cancel event (or stops iterating) stops the render at its next
+step.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 import uuid
@@ -21,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._contract import GRAPHS
-from .._errors import BkbnError, RunCancelledError, UnknownGraphError
+from .._errors import BkbnError, MediaError, RunCancelledError, UnknownGraphError
 from .._events import (
     Artifact,
     ErrorEvent,
@@ -65,6 +71,10 @@ class Graph:
     version: str
     nodes: tuple[Node, ...]
     description: str = ""
+    #: Checks and normalises a run's parameters before it starts:
+    #: ``preflight(params, settings) -> params``; raises a :class:`GraphError`
+    #: (``InvalidParamsError``, ``ModelNotFoundError``...) for a run that cannot work.
+    preflight: Callable[[Mapping[str, Any], Any], Mapping[str, Any]] | None = None
 
     @property
     def full_name(self) -> str:
@@ -92,12 +102,17 @@ class RunContext:
     artifacts: dict[str, Artifact] = field(default_factory=dict)
     fields: dict[str, Any] = field(default_factory=dict)
     cancel: threading.Event = field(default_factory=threading.Event)
-    _progress: list[RenderProgress] = field(default_factory=list)
+    _emit: Callable[[Event], None] | None = field(default=None, repr=False)
+    _progress: list[RenderProgress] = field(default_factory=list, repr=False)
 
     def progress(self, step: int, total: int) -> None:
         """Report a render step; also the point where a cancelled run stops."""
         self.check_cancelled()
-        self._progress.append(RenderProgress(step=step, total=total))
+        event = RenderProgress(step=step, total=total)
+        if self._emit is not None:
+            self._emit(event)
+        else:
+            self._progress.append(event)
 
     def check_cancelled(self) -> None:
         if self.cancel.is_set():
@@ -134,6 +149,9 @@ def get_graph(name: str) -> Graph:
     return graph
 
 
+_DONE = object()
+
+
 def run_graph(
     graph: Graph,
     inputs: Sequence[bytes],
@@ -147,6 +165,8 @@ def run_graph(
 
     Errors inside nodes become an ``ErrorEvent`` whose ``error_type`` comes from the
     error class (see :mod:`bkbn_pipelines._errors`); nothing is raised to the caller.
+    A cancelled run ends with an ``ErrorEvent`` of type ``cancelled``.  Closing the
+    iterator early cancels the run.
     """
     ctx = RunContext(
         run_id=run_id or f"run_{uuid.uuid4().hex[:24]}",
@@ -156,27 +176,51 @@ def run_graph(
         settings=settings,
         cancel=cancel or threading.Event(),
     )
-    started = time.perf_counter()
+    events: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    ctx._emit = events.put
+    worker = threading.Thread(
+        target=_run_nodes, args=(ctx, events), name=f"bkbn-{ctx.run_id}", daemon=True
+    )
     yield RunStart(run_id=ctx.run_id, graph=graph.full_name)
+    worker.start()
+    finished = False
+    try:
+        while True:
+            item = events.get()
+            if item is _DONE:
+                finished = True
+                break
+            yield item
+    finally:
+        if not finished:  # the caller stopped iterating: stop the render
+            ctx.cancel.set()
+
+
+def _run_nodes(ctx: RunContext, events: queue.SimpleQueue[Any]) -> None:
+    """The worker thread: run every node, put its events on ``events``, then ``_DONE``."""
+    graph = ctx.graph
+    started = time.perf_counter()
     try:
         for node in graph.nodes:
             ctx.check_cancelled()
-            yield NodeStart(node=node.name)
+            events.put(NodeStart(node=node.name))
             t0 = time.perf_counter()
             node.fn(ctx)
-            yield from ctx._progress
-            ctx._progress.clear()
-            yield NodeDone(node=node.name, ms=round((time.perf_counter() - t0) * 1000))
+            ms = round((time.perf_counter() - t0) * 1000)
+            logger.debug("run %s: node %s took %d ms", ctx.run_id, node.name, ms)
+            events.put(NodeDone(node=node.name, ms=ms))
     except BkbnError as exc:
-        error_type = getattr(exc, "error_type", None) or "api_error"
+        error_type = getattr(exc, "error_type", None) or (
+            "invalid_request_error" if isinstance(exc, MediaError) else "api_error"
+        )
         logger.info("run %s of %s failed: %s", ctx.run_id, graph.full_name, exc)
-        yield ErrorEvent(error_type=error_type, message=str(exc))
-        return
+        events.put(ErrorEvent(error_type=error_type, message=str(exc)))
     except Exception as exc:  # a bug in a node: report it as the API would, a 500
         logger.exception("run %s of %s crashed", ctx.run_id, graph.full_name)
-        yield ErrorEvent(error_type="api_error", message=f"{type(exc).__name__}: {exc}")
-        return
-    data = {"graph": graph.full_name, "ms": round((time.perf_counter() - started) * 1000)}
-    data.update(ctx.fields)
-    yield Result(data=data, artifacts=dict(ctx.artifacts))
-
+        events.put(ErrorEvent(error_type="api_error", message=f"{type(exc).__name__}: {exc}"))
+    else:
+        data = {"graph": graph.full_name, "ms": round((time.perf_counter() - started) * 1000)}
+        data.update(ctx.fields)
+        events.put(Result(data=data, artifacts=dict(ctx.artifacts)))
+    finally:
+        events.put(_DONE)
