@@ -133,7 +133,7 @@ def test_graph_names_resolve_to_versions() -> None:
     LocalRuntime()  # registers the graphs
     assert get_graph("relight").full_name == "relight-v1.2"
     assert get_graph("relight-v1.2") is get_graph("relight")
-    with pytest.raises(UnknownGraphError, match="no graph named 'relight-v9.9'"):
+    with pytest.raises(UnknownGraphError, match=r"no graph named 'relight-v9\.9'"):
         get_graph("relight-v9.9")
     with pytest.raises(UnknownGraphError, match="known graphs"):
         get_graph("teleport")

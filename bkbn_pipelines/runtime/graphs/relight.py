@@ -7,10 +7,10 @@ Nodes, in order:
    the median luminance.
 2. ``white_balance`` scales the three channels so that grey estimate becomes neutral,
    keeping luminance; gains are clamped to 0.4..2.5.
-3. ``tone`` moves the median luminance into a comfort band by an exposure gain
-   (0.25x..4x) that puts the white point (99th percentile)
-   of a well-exposed photo where it belongs, keeping the median in a band, then lifts the shadows and rolls the highlights off with smooth
-   curves on luminance, so hues are kept and nothing clips hard.
+3. ``tone`` applies an exposure gain (0.25x..4x) that puts the white point (99th
+   percentile of luminance) where a well-exposed photo has it, keeping the median in
+   a band; then it lifts the shadows and rolls the highlights off with smooth curves
+   on luminance, so hues are kept and nothing clips hard.
 4. ``encode`` writes the PNG at the input's size.
 
 The same photo always gives the same bytes.
