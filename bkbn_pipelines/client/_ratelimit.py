@@ -1,0 +1,215 @@
+"""Client-side pacing from the ``bkbn-ratelimit-*`` headers.
+
+Every answer tells how many requests and tokens are left in the current window and
+when it resets.  A :class:`Pacer` keeps that state for one credential and, before each
+request, says how long the caller should wait:
+
+* while plenty is left, nothing;
+* when few requests are left, the rest of the window is shared out evenly between
+  them, so concurrent callers are spaced instead of bursting into 429s;
+* when nothing is left, or a 429 said ``retry-after``, until the window resets.
+
+The pacer counts the requests it lets through against the last known ``remaining``,
+so callers that start at the same moment do not all spend the same last request.
+Its state lives in a :class:`PacerStore`; the default keeps it in memory and
+:meth:`Pacer.shared` hands out one pacer per key per process.  A store shared
+between processes can implement the same two methods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Protocol
+
+__all__ = ["MemoryPacerStore", "Pacer", "PacerState", "PacerStore"]
+
+logger = logging.getLogger("bkbn_pipelines.client")
+
+_PREFIX = "bkbn-ratelimit-"
+
+
+@dataclass(frozen=True)
+class PacerState:
+    """What is known of the current window; times are ``time.time()`` seconds."""
+
+    requests_limit: int | None = None
+    requests_remaining: int | None = None
+    requests_reset: float | None = None
+    tokens_remaining: int | None = None
+    tokens_reset: float | None = None
+    blocked_until: float = 0.0
+    next_slot: float = 0.0
+
+
+class PacerStore(Protocol):
+    """Where a pacer keeps its state; called under the pacer's lock."""
+
+    def load(self, key: str) -> PacerState: ...
+
+    def save(self, key: str, state: PacerState) -> None: ...
+
+
+class MemoryPacerStore:
+    """The in-process store."""
+
+    def __init__(self) -> None:
+        self._states: dict[str, PacerState] = {}
+
+    def load(self, key: str) -> PacerState:
+        return self._states.get(key, PacerState())
+
+    def save(self, key: str, state: PacerState) -> None:
+        self._states[key] = state
+
+
+def _parse_reset(value: str | None, now: float) -> float | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        pass
+    try:
+        return now + float(value)  # some servers send seconds until reset
+    except ValueError:
+        return None
+
+
+def _parse_int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+class Pacer:
+    """Spaces requests of one credential so that they stay under its rate limit.
+
+    Thread-safe and usable from asyncio: the decision is taken under a short lock and
+    the wait happens outside it (``time.sleep`` or ``asyncio.sleep``).
+    """
+
+    _registry: weakref.WeakValueDictionary[str, Pacer] = weakref.WeakValueDictionary()
+    _registry_lock = threading.Lock()
+
+    def __init__(
+        self,
+        key: str = "default",
+        *,
+        store: PacerStore | None = None,
+        low_water: float = 0.1,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.key = key
+        self._store = store or MemoryPacerStore()
+        self._low_water = low_water
+        self._clock = clock
+        self._lock = threading.Lock()
+
+    @classmethod
+    def shared(cls, key: str) -> Pacer:
+        """The process-wide pacer for ``key`` (a fingerprint of base URL and credential)."""
+        with cls._registry_lock:
+            pacer = cls._registry.get(key)
+            if pacer is None:
+                pacer = cls(key)
+                cls._registry[key] = pacer
+            return pacer
+
+    def state(self) -> PacerState:
+        with self._lock:
+            return self._store.load(self.key)
+
+    def reserve(self) -> float:
+        """Count one request and return the seconds to wait before sending it."""
+        with self._lock:
+            now = self._clock()
+            state = self._store.load(self.key)
+            wait, state = self._plan(state, now)
+            self._store.save(self.key, state)
+        if wait > 0:
+            logger.debug("rate limit pacing: waiting %.2fs", wait)
+        return wait
+
+    def _plan(self, s: PacerState, now: float) -> tuple[float, PacerState]:
+        if s.blocked_until > now:
+            return s.blocked_until - now, s
+        if s.requests_reset is not None and s.requests_reset <= now:
+            # The window rolled over: the full limit is back, its new reset unknown.
+            s = replace(s, requests_remaining=s.requests_limit, requests_reset=None)
+        if s.tokens_reset is not None and s.tokens_reset <= now:
+            s = replace(s, tokens_remaining=None, tokens_reset=None)
+        if s.tokens_remaining is not None and s.tokens_remaining <= 0 and s.tokens_reset:
+            return s.tokens_reset - now, s
+        remaining = s.requests_remaining
+        if remaining is None:
+            return 0.0, s
+        limit = s.requests_limit or remaining
+        if remaining > max(1, int(limit * self._low_water)):
+            return 0.0, replace(s, requests_remaining=remaining - 1)
+        if s.requests_reset is None:
+            # Few left and no known reset: go on, the server will say more.
+            return 0.0, replace(s, requests_remaining=max(remaining - 1, 0))
+        if remaining <= 0:
+            return s.requests_reset - now, s
+        interval = (s.requests_reset - now) / remaining
+        slot = max(now, s.next_slot)
+        return slot - now, replace(s, requests_remaining=remaining - 1, next_slot=slot + interval)
+
+    def wait(self) -> None:
+        delay = self.reserve()
+        if delay > 0:
+            time.sleep(delay)
+
+    async def await_turn(self) -> None:
+        delay = self.reserve()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    def update(self, headers: Mapping[str, str]) -> None:
+        """Learn from an answer's ``bkbn-ratelimit-*`` headers."""
+        if not any(name.startswith(_PREFIX) for name in headers):
+            return
+        with self._lock:
+            now = self._clock()
+            s = self._store.load(self.key)
+            limit = _parse_int(headers.get(_PREFIX + "requests-limit"))
+            remaining = _parse_int(headers.get(_PREFIX + "requests-remaining"))
+            reset = _parse_reset(headers.get(_PREFIX + "requests-reset"), now)
+            if remaining is not None:
+                same_window = (
+                    s.requests_reset is not None
+                    and reset is not None
+                    and abs(s.requests_reset - reset) < 1.0
+                    and s.requests_remaining is not None
+                )
+                # Within one window keep the lower count: requests already let through
+                # may not be counted by the server yet.
+                if same_window:
+                    remaining = min(remaining, s.requests_remaining)  # type: ignore[type-var]
+                s = replace(s, requests_remaining=remaining, requests_reset=reset)
+            if limit is not None:
+                s = replace(s, requests_limit=limit)
+            tokens = _parse_int(headers.get(_PREFIX + "tokens-remaining"))
+            if tokens is not None:
+                s = replace(
+                    s,
+                    tokens_remaining=tokens,
+                    tokens_reset=_parse_reset(headers.get(_PREFIX + "tokens-reset"), now),
+                )
+            self._store.save(self.key, s)
+
+    def block(self, seconds: float) -> None:
+        """Hold every caller of this pacer for ``seconds`` (after a 429)."""
+        with self._lock:
+            s = self._store.load(self.key)
+            until = self._clock() + seconds
+            if until > s.blocked_until:
+                self._store.save(self.key, replace(s, blocked_until=until))

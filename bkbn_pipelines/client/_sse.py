@@ -1,0 +1,113 @@
+"""An incremental parser for Server-Sent Events, written to the WHATWG rules.
+
+The parser takes the raw bytes of a response as they arrive and returns the
+complete events each chunk finishes.  It does its own decoding and line splitting
+instead of relying on ``httpx-sse`` because a stream from a real network breaks the
+easy assumptions:
+
+* the body may start with a byte-order mark, which must be stripped once;
+* a line may end with CR, LF or CRLF, and a CRLF may be split across two chunks, so a
+  CR at the end of a chunk cannot be treated as a line end until the next byte is seen;
+* a multi-byte UTF-8 character may be split across chunks, and the event-stream format
+  is always UTF-8 whatever ``charset`` the ``content-type`` claims;
+* comments and blank dispatches with no data never become events;
+* one event must not grow without bound.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+
+from httpx_sse import ServerSentEvent
+
+from .._errors import APIStreamError
+
+__all__ = ["DEFAULT_MAX_EVENT_SIZE", "SSEDecoder", "ServerSentEvent"]
+
+#: Largest event (data and pending line) accepted, in characters.
+DEFAULT_MAX_EVENT_SIZE = 16 * 1024 * 1024
+
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+class SSEDecoder:
+    """Feed bytes with :meth:`feed`; each call returns the events it completed.
+
+    ``last_event_id`` and ``retry`` keep the stream's state between events, as the
+    WHATWG algorithm's "last event ID buffer" and "reconnection time" do.
+    """
+
+    def __init__(self, *, max_event_size: int = DEFAULT_MAX_EVENT_SIZE) -> None:
+        # utf-8-sig drops one leading BOM, even one split across chunks, and only once.
+        self._decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
+        self._max = max_event_size
+        self._pending = ""
+        self._event = ""
+        self._data: list[str] = []
+        self._size = 0
+        self.last_event_id = ""
+        self.retry: int | None = None
+
+    def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        """Decode one chunk of the body and return the events it completed."""
+        return self._lines(self._decoder.decode(chunk), final=False)
+
+    def close(self) -> list[ServerSentEvent]:
+        """End of the body: a CR held back is a line end; an unfinished event is dropped."""
+        events = self._lines(self._decoder.decode(b"", final=True), final=True)
+        self._pending = ""
+        self._event, self._data, self._size = "", [], 0
+        return events
+
+    def _lines(self, text: str, *, final: bool) -> list[ServerSentEvent]:
+        if not text and not (final and self._pending):
+            return []
+        buffer = self._pending + text
+        events: list[ServerSentEvent] = []
+        start = 0
+        for match in _LINE_END.finditer(buffer):
+            if not final and match.group() == "\r" and match.end() == len(buffer):
+                break  # a CR at the end of the chunk may be the first half of CRLF
+            event = self._line(buffer[start : match.start()])
+            if event is not None:
+                events.append(event)
+            start = match.end()
+        self._pending = buffer[start:]
+        if self._size + len(self._pending) > self._max:
+            raise APIStreamError(f"an event is larger than the {self._max} character limit")
+        return events
+
+    def _line(self, line: str) -> ServerSentEvent | None:
+        if not line:
+            return self._dispatch()
+        if line.startswith(":"):
+            return None  # a comment
+        name, sep, value = line.partition(":")
+        if sep and value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            self._size += len(value) + 1
+            if self._size > self._max:
+                raise APIStreamError(f"an event is larger than the {self._max} character limit")
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        elif name == "id":
+            if "\0" not in value:
+                self.last_event_id = value
+        elif name == "retry" and value.isascii() and value.isdigit():
+            self.retry = int(value)
+        return None
+
+    def _dispatch(self) -> ServerSentEvent | None:
+        data, event = self._data, self._event
+        self._event, self._data, self._size = "", [], 0
+        if not data:
+            return None  # no data: nothing to dispatch, no phantom event
+        return ServerSentEvent(
+            event=event or "message",
+            data="\n".join(data),
+            id=self.last_event_id,
+            retry=self.retry,
+        )
