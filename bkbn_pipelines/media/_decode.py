@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import re
 import warnings
 from dataclasses import dataclass, field
 
@@ -195,10 +196,10 @@ def _decode(
 
     _check_size(data, max_bytes, reject)
     media_type = sniff(data, listing_id=listing_id, photo=photo)
-    im = _open_header(data, media_type, bomb_pixels, reject)
+    im, notes = _open_header(data, media_type, bomb_pixels, reject)
     try:
-        source_size = im.size
-        decoded = _Decoded(image=im, source_format=media_type, source_size=source_size)
+        decoded = _Decoded(image=im, source_format=media_type, source_size=im.size)
+        decoded.warnings.extend(notes)
         _note_frames(im, decoded)
         _load(im, max_pixels, reject)
         decoded.image = _apply_orientation(im, decoded, reject)
@@ -219,16 +220,22 @@ def _check_size(data: bytes, max_bytes: int, reject) -> None:
         )
 
 
-def _open_header(data: bytes, media_type: str, bomb_pixels: int, reject) -> Image.Image:
+def _open_header(
+    data: bytes, media_type: str, bomb_pixels: int, reject
+) -> tuple[Image.Image, list[str]]:
     """Open lazily (header only) and refuse dimensions no photo has."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             im = Image.open(io.BytesIO(data), formats=_PIL_FORMATS[media_type])
     except Image.DecompressionBombError as exc:
+        claimed = re.search(r"\((\d+) pixels\)", str(exc))
+        pixels = f"{int(claimed.group(1)):,}" if claimed else "too many"
+        # Pillow refuses above twice its MAX_IMAGE_PIXELS (a global this module never sets).
+        limit = min(bomb_pixels, 2 * (Image.MAX_IMAGE_PIXELS or bomb_pixels))
         raise reject(
-            f"refused as a decompression bomb ({exc}); the limit is "
-            f"{bomb_pixels:,} pixels (bomb_pixels)"
+            f"refused as a decompression bomb: its header claims {pixels} pixels, over the "
+            f"limit of {limit:,} pixels (bomb_pixels)"
         ) from None
     except _DECODE_ERRORS as exc:
         raise reject(f"cannot be read as {media_type} ({_short(exc)})") from None
@@ -243,7 +250,12 @@ def _open_header(data: bytes, media_type: str, bomb_pixels: int, reject) -> Imag
             f"({width * height:,} pixels), over the limit of {bomb_pixels:,} pixels "
             "(bomb_pixels)"
         )
-    return im
+    notes = [
+        f"decoder warning: {_short(w.message)}"
+        for w in caught
+        if not issubclass(w.category, Image.DecompressionBombWarning)
+    ]
+    return im, notes
 
 
 def _note_frames(im: Image.Image, decoded: _Decoded) -> None:
@@ -272,9 +284,14 @@ def _load(im: Image.Image, max_pixels: int | None, reject) -> None:
 
 def _apply_orientation(im: Image.Image, decoded: _Decoded, reject) -> Image.Image:
     try:
-        orientation = int(im.getexif().get(0x0112, 1) or 1)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            orientation = int(im.getexif().get(0x0112, 1) or 1)
     except _DECODE_ERRORS:
-        decoded.warnings.append("unreadable EXIF data ignored")
+        caught = [True]
+        orientation = 1
+    if caught:
+        decoded.warnings.append("corrupt EXIF data: orientation not applied")
         return im
     if orientation not in range(2, 9):
         return im

@@ -90,7 +90,8 @@ def _describe_non_image(data: bytes) -> str:
     if data[4:8] == b"ftyp":
         brand = data[8:12].decode("ascii", "replace")
         return f"not an image (an ISO media file of brand {brand!r}, such as a video)"
-    stripped = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    raw = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n")
+    stripped = raw.lower()
     if stripped.startswith((b"<!doctype html", b"<html", b"<head", b"<body")) or (
         stripped.startswith(b"<") and b"<html" in stripped
     ):
@@ -100,7 +101,7 @@ def _describe_non_image(data: bytes) -> str:
             return "not a raster image (looks like SVG, which is not accepted)"
         return "not an image (looks like XML)"
     for magic, what in _NOT_IMAGES:
-        if stripped.startswith(magic):
+        if raw.startswith(magic):
             return f"not an image (looks like {what})"
     if _looks_like_text(data[:1024]):
         return "not an image (looks like text)"
