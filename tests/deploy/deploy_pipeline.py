@@ -167,12 +167,13 @@ def brochures(
 
 ASSETS = [raw_listing_photos, enhanced_photos, photo_index, staged_renders, brochures]
 SELECTION = [a.key.to_user_string() for a in ASSETS]
+RESOURCES = {"scratch": Scratch.configure_at_launch()}
 
 
 def celery_job():
     """The Celery job, resolved (what the workers load by file path)."""
     job = build_celery_job("deploy_test_celery", selection=SELECTION)
-    defs = Definitions(assets=ASSETS, jobs=[job])
+    defs = Definitions(assets=ASSETS, jobs=[job], resources=RESOURCES)
     return defs.resolve_job_def("deploy_test_celery")
 
 
@@ -187,4 +188,6 @@ def k8s_job():
         selection=SELECTION,
         executor_config={"job_namespace": "bkbn", "max_concurrent": 8},
     )
-    return Definitions(assets=assets, jobs=[job]).resolve_job_def("deploy_test_k8s")
+    return Definitions(assets=assets, jobs=[job], resources=RESOURCES).resolve_job_def(
+        "deploy_test_k8s"
+    )
