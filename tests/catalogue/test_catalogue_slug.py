@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -86,3 +87,20 @@ def test_all_names_are_public_and_importable() -> None:
     for name in catalogue.__all__:
         assert not name.startswith("_")
         assert getattr(catalogue, name) is not None
+
+
+def test_the_table_in_the_docs_holds() -> None:
+    doc = Path(__file__).resolve().parents[2] / "docs" / "catalogue.md"
+    text = doc.read_text(encoding="utf-8")
+    table = text.split("| listing id | partition key |", 1)[1].split("\n\n", 1)[0]
+    rows = [line for line in table.splitlines()[2:] if line.startswith("|")]
+    assert len(rows) >= 6
+    for line in rows:
+        ids_cell, slugs_cell = (
+            cell.strip() for cell in line.replace("\\|", "\x1f").strip("|").split("|")
+        )
+        ids = [part.strip().strip("`").replace("\x1f", "|") for part in ids_cell.split(",")]
+        slugs = [part.strip().strip("`") for part in slugs_cell.split(",")]
+        if len(ids) != len(slugs):  # an id with a comma in it
+            ids = [ids_cell.strip("`")]
+        assert [slugify_listing_id(i) for i in ids] == slugs, line
