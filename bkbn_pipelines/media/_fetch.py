@@ -23,6 +23,7 @@ import binascii
 import ipaddress
 import logging
 import socket
+import ssl
 import time
 import urllib.parse
 from collections.abc import Mapping
@@ -41,7 +42,6 @@ logger = logging.getLogger("bkbn_pipelines.media")
 
 _REDIRECTS = {301, 302, 303, 307, 308}
 _ACCEPTED_TYPES = {"application/octet-stream", "binary/octet-stream"}
-_CHUNK = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,8 @@ class FetchPolicy:
     #: matches sub-domains. ``None``: any host with a public address.
     allowed_hosts: frozenset[str] | None = None
     max_redirects: int = 5
+    #: A CA bundle file for ``https`` (an intranet CA); ``None``: the system's store.
+    ca_bundle: str | None = None
     #: Folders that local paths and ``file://`` URLs must lie in; empty: none allowed.
     local_roots: tuple[Path, ...] = ()
     #: Passed to ``s3fs.S3FileSystem`` (``endpoint_url``, ``key``, ``secret``...).
@@ -165,16 +167,16 @@ def _fetch_http(url: str, policy: FetchPolicy, fail) -> bytes:
         write=policy.read_timeout,
         pool=policy.connect_timeout,
     )
-    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+    verify: ssl.SSLContext | bool = True
+    if policy.ca_bundle:
+        verify = ssl.create_default_context(cafile=policy.ca_bundle)
+    with httpx.Client(
+        timeout=timeout, follow_redirects=False, trust_env=False, verify=verify
+    ) as client:
         for hop in range(policy.max_redirects + 1):
             target = httpx.URL(url)
-            address = _check_http_target(target, policy, fail)
-            try:
-                body, location = _get_once(client, target, address, policy, deadline, fail)
-            except httpx.TimeoutException:
-                raise fail(f"timed out fetching {safe_url(url)}") from None
-            except httpx.HTTPError as exc:
-                raise fail(f"could not fetch {safe_url(url)} ({type(exc).__name__})") from None
+            addresses = _check_http_target(target, policy, fail)
+            body, location = _get_first_answer(client, target, addresses, policy, deadline, fail)
             if location is None:
                 logger.debug("fetched %s (%d bytes, %d redirects)", safe_url(url), len(body), hop)
                 return body
@@ -184,8 +186,41 @@ def _fetch_http(url: str, policy: FetchPolicy, fail) -> bytes:
     raise fail(f"more than {policy.max_redirects} redirects (max_redirects)")
 
 
-def _check_http_target(target: httpx.URL, policy: FetchPolicy, fail) -> str:
-    """Check the host against the policy; return the one address to connect to."""
+def _get_first_answer(
+    client: httpx.Client,
+    target: httpx.URL,
+    addresses: list[str],
+    policy: FetchPolicy,
+    deadline: float,
+    fail,
+) -> tuple[bytes, str | None]:
+    """Try the checked addresses in turn until one accepts the connection."""
+    where = safe_url(str(target))
+    for index, address in enumerate(addresses):
+        try:
+            return _get_once(client, target, address, policy, deadline, fail)
+        except httpx.ConnectError as exc:
+            if index + 1 < len(addresses):
+                continue
+            reason = "TLS verification failed" if _is_tls(exc) else "connection failed"
+            raise fail(f"could not fetch {where} ({reason})") from None
+        except httpx.TimeoutException:
+            raise fail(f"timed out fetching {where}") from None
+        except httpx.HTTPError as exc:
+            raise fail(f"could not fetch {where} ({type(exc).__name__})") from None
+    raise fail(f"host of {where} has no address")
+
+
+def _is_tls(exc: BaseException) -> bool:
+    while exc is not None:
+        if isinstance(exc, ssl.SSLError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _check_http_target(target: httpx.URL, policy: FetchPolicy, fail) -> list[str]:
+    """Check the host against the policy; return the addresses to connect to."""
     host = target.host.lower().rstrip(".")
     where = safe_url(str(target))
     if not host:
@@ -206,7 +241,7 @@ def _check_http_target(target: httpx.URL, policy: FetchPolicy, fail) -> str:
                 f"refused to connect to {host!r}: it resolves to {address}, "
                 f"{_non_public(address)} (allow it with allowed_networks)"
             )
-    return str(addresses[0])
+    return list(dict.fromkeys(str(address) for address in addresses))
 
 
 def _non_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
@@ -220,9 +255,11 @@ def _non_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str |
         return "a multicast address"
     if address.is_unspecified:
         return "an unspecified address"
+    if address.is_reserved:
+        return "a reserved address"
     if address.is_private:
         return "a private address"
-    if address.is_reserved or not address.is_global:
+    if not address.is_global:
         return "a reserved address"
     return None
 
@@ -266,7 +303,7 @@ def _get_once(
             raise fail(_too_large(int(declared), policy.max_bytes, where))
         chunks: list[bytes] = []
         size = 0
-        for chunk in response.iter_bytes(_CHUNK):
+        for chunk in response.iter_bytes():
             size += len(chunk)
             if size > policy.max_bytes:
                 raise fail(_too_large(size, policy.max_bytes, where, at_least=True))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 import zlib
@@ -19,6 +20,12 @@ def real_photo(size: tuple[int, int] | None = (320, 214)) -> Image.Image:
     with Image.open(KITCHEN) as im:
         rgb = im.convert("RGB")
     return rgb.resize(size, Image.Resampling.LANCZOS) if size else rgb
+
+
+@functools.cache
+def sample_jpeg() -> bytes:
+    """The photo the test server serves: a small real JPEG."""
+    return encode(real_photo(), "JPEG", quality=90)
 
 
 def encode(im: Image.Image, fmt: str, **options) -> bytes:
