@@ -22,6 +22,7 @@ import hashlib
 import io
 import os
 import tempfile
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -208,6 +209,21 @@ class MediaStore:
             )
         return sorted(k for k in keys if not k.rsplit("/", 1)[-1].startswith(TEMP_PREFIX))
 
+    def sweep_temporary(self, *, older_than: float = 3600.0) -> list[str]:
+        """Remove what writes killed mid-way left behind; return what was removed.
+
+        Locally these are ``.bkbn-tmp-`` files older than ``older_than`` seconds; on S3,
+        unfinished multipart uploads below the root started that long ago.  Neither is
+        ever visible as an object, so sweeping is housekeeping, not repair.
+        """
+        cutoff = time.time() - older_than
+        with self._translate("sweep temporary files in", None):
+            if self._local_root is not None:
+                return self._sweep_local(cutoff)
+            if self._protocol in {"s3", "s3a"}:
+                return self._sweep_s3(cutoff)
+        return []
+
     # -- Parquet tables and manifests --------------------------------------------------
 
     def write_table(self, key: str, frame: pd.DataFrame | pa.Table) -> StoredObject:
@@ -359,6 +375,33 @@ class MediaStore:
             return []
         start = len(self._base) + 1
         return [path[start:] for path in found if path.startswith(self._base + "/")]
+
+    def _sweep_local(self, cutoff: float) -> list[str]:
+        assert self._local_root is not None
+        removed = []
+        for dirpath, _dirs, files in os.walk(self._local_root):
+            for name in files:
+                path = Path(dirpath, name)
+                if name.startswith(TEMP_PREFIX) and path.stat().st_mtime < cutoff:
+                    path.unlink(missing_ok=True)
+                    removed.append(path.relative_to(self._local_root).as_posix())
+        return sorted(removed)
+
+    def _sweep_s3(self, cutoff: float) -> list[str]:
+        bucket, _, prefix = self._base.partition("/")
+        prefix = f"{prefix}/" if prefix else ""
+        answer = self._fs.call_s3("list_multipart_uploads", Bucket=bucket, Prefix=prefix)
+        removed = []
+        for upload in answer.get("Uploads", []):
+            if upload["Initiated"].timestamp() < cutoff:
+                self._fs.call_s3(
+                    "abort_multipart_upload",
+                    Bucket=bucket,
+                    Key=upload["Key"],
+                    UploadId=upload["UploadId"],
+                )
+                removed.append(upload["Key"][len(prefix) :])
+        return sorted(removed)
 
     def _read_dataset(self, folder: str) -> pa.Table:
         partitioning = ds.partitioning(pa.schema([("listing", pa.string())]), flavor="hive")

@@ -191,3 +191,14 @@ def test_failed_write_into_a_file_path_is_a_storage_error(tmp_path: Path) -> Non
         store.put("listings/a/raw/p.jpg", b"x", media_type="image/jpeg")
     assert info.value.__cause__ is not None
     assert store.list("listings") == ["listings/a"]
+
+
+def test_sweep_removes_temporary_files_left_by_a_killed_write(tmp_path: Path) -> None:
+    store = MediaStore(tmp_path)
+    store.put("listings/a/raw/p.jpg", b"kept", media_type="image/jpeg")
+    leftover = tmp_path / "listings/a/raw/.bkbn-tmp-killed"
+    leftover.write_bytes(b"half a photo")
+    assert store.list("") == ["listings/a/raw/p.jpg"]  # never visible
+    assert store.sweep_temporary(older_than=3600) == []  # too young to be abandoned
+    assert store.sweep_temporary(older_than=0) == ["listings/a/raw/.bkbn-tmp-killed"]
+    assert all_files(tmp_path) == [tmp_path / "listings/a/raw/p.jpg"]
