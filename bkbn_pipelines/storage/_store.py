@@ -255,18 +255,20 @@ class MediaStore:
 
         One Parquet file per (asset, listing), hive-partitioned by ``listing``, so
         ``pd.read_parquet(f"{root}/manifests/{asset}")`` reads the whole catalogue.
-        Each row also gets a ``listing_slug`` string column.  Rows must not have a
-        ``listing`` column (that name is the partition column).  A listing with no rows
-        has no manifest: its previous file is removed.
+        Each row also gets a ``listing_slug`` string column.  A ``listing`` key in a row
+        (as in rows read back with :meth:`read_manifest`) must equal ``slug`` and is not
+        stored: that name is the partition column.  A listing with no rows has no
+        manifest: its previous file is removed.
         """
         key = self.manifest_key(asset, slug)
         records = []
         for row in rows:
             record = dict(row)
-            if "listing" in record:
+            partition = record.pop("listing", slug)
+            if partition != slug:
                 raise StorageError(
-                    f"manifest rows for {asset!r} must not have a 'listing' column: "
-                    "it is the partition column"
+                    f"manifest row for listing {slug!r} of {asset!r} has listing "
+                    f"{partition!r}: 'listing' is the partition column"
                 )
             record.setdefault("listing_slug", slug)
             records.append(record)

@@ -176,10 +176,14 @@ def test_manifests_with_differing_columns_read_together(tmp_path: Path) -> None:
     assert frame["listing"].tolist() == ["a", "b"]
 
 
-def test_manifest_rows_must_not_use_the_partition_column(tmp_path: Path) -> None:
+def test_manifest_rows_and_the_partition_column(tmp_path: Path) -> None:
     store = MediaStore(tmp_path)
-    with pytest.raises(StorageError, match="listing"):
-        store.write_manifest("raw", "a", [{"listing": "a"}])
+    with pytest.raises(StorageError, match="partition column"):
+        store.write_manifest("raw", "a", [{"listing": "b", "key": "x"}])
+    store.write_manifest("raw", "a", [{"key": "x"}])
+    rows = store.read_manifest("raw", "a").to_dict(orient="records")
+    store.write_manifest("raw", "a", rows)  # rows read back can be written back
+    assert store.read_manifest("raw", "a").to_dict(orient="records") == rows
     with pytest.raises(StorageError):
         store.write_manifest("raw", "../a", [{"key": "x"}])
 
