@@ -12,7 +12,8 @@ from ._decode import (
     normalise_photo,
     open_image,
 )
-from ._fetch import FetchPolicy, fetch_photo, safe_url
+from ._fetch import FetchPolicy, fetch_photo, photo_name, safe_url
+from ._photo import load_photo
 from ._sniff import IMAGE_MEDIA_TYPES, sniff
 
 __all__ = [
@@ -24,8 +25,10 @@ __all__ = [
     "FetchPolicy",
     "NormalisedPhoto",
     "fetch_photo",
+    "load_photo",
     "normalise_photo",
     "open_image",
+    "photo_name",
     "safe_url",
     "sniff",
 ]

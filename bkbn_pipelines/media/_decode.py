@@ -17,11 +17,14 @@ without metadata (so no GPS position survives) as a deterministic JPEG.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
 import re
+import threading
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,6 +59,7 @@ DEFAULT_BOMB_PIXELS = 150_000_000
 JPEG_QUALITY = 92
 
 _WHITE = (255, 255, 255)
+_WARNINGS_LOCK = threading.Lock()
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError)
 # The formats Pillow may open for each sniffed media type; nothing else is tried.
@@ -225,8 +229,7 @@ def _open_header(
 ) -> tuple[Image.Image, list[str]]:
     """Open lazily (header only) and refuse dimensions no photo has."""
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with _recorded_warnings() as caught:
             im = Image.open(io.BytesIO(data), formats=_PIL_FORMATS[media_type])
     except Image.DecompressionBombError as exc:
         claimed = re.search(r"\((\d+) pixels\)", str(exc))
@@ -273,9 +276,7 @@ def _load(im: Image.Image, max_pixels: int | None, reject) -> None:
         scale = (im.width * im.height / max_pixels) ** 0.5
         im.draft(None, (max(1, int(im.width / scale)), max(1, int(im.height / scale))))
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im.load()
+        im.load()
     except Image.DecompressionBombError as exc:
         raise reject(f"refused as a decompression bomb ({exc})") from None
     except _DECODE_ERRORS as exc:
@@ -284,8 +285,7 @@ def _load(im: Image.Image, max_pixels: int | None, reject) -> None:
 
 def _apply_orientation(im: Image.Image, decoded: _Decoded, reject) -> Image.Image:
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with _recorded_warnings() as caught:
             orientation = int(im.getexif().get(0x0112, 1) or 1)
     except _DECODE_ERRORS:
         caught = [True]
@@ -375,6 +375,18 @@ def _encode_jpeg(im: Image.Image) -> bytes:
     buf = io.BytesIO()
     im.save(buf, format="JPEG", quality=JPEG_QUALITY, subsampling="4:4:4", optimize=True)
     return buf.getvalue()
+
+
+@contextlib.contextmanager
+def _recorded_warnings() -> Iterator[list[warnings.WarningMessage]]:
+    """Collect Pillow's warnings about one photo instead of letting them escape.
+
+    ``warnings.catch_warnings`` changes process-wide state, so the (short) sections that
+    use it are serialised by a lock; pixel decoding is never inside one.
+    """
+    with _WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield caught
 
 
 def _mib(n: int) -> str:

@@ -36,7 +36,7 @@ import httpx
 from .._errors import ConfigError, FetchError
 from ._decode import DEFAULT_MAX_BYTES
 
-__all__ = ["FetchPolicy", "fetch_photo", "safe_url"]
+__all__ = ["FetchPolicy", "fetch_photo", "photo_name", "safe_url"]
 
 logger = logging.getLogger("bkbn_pipelines.media")
 
@@ -136,7 +136,7 @@ def fetch_photo(
     """
     policy = policy or FetchPolicy()
     source = str(url_or_path)
-    photo = photo if photo is not None else _photo_name(source)
+    photo = photo if photo is not None else photo_name(source)
 
     def fail(reason: str) -> FetchError:
         return FetchError(reason, listing_id=listing_id, photo=photo)
@@ -430,7 +430,9 @@ def _scheme(source: str) -> str:
     return scheme or "file"
 
 
-def _photo_name(source: str) -> str:
+def photo_name(source: str | Path) -> str:
+    """The name a photo goes by in messages: the file name of its path or URL."""
+    source = str(source)
     if source.startswith("data:"):
         return "data-uri"
     path = urllib.parse.urlsplit(source).path if "://" in source[:16] else source

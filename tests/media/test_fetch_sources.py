@@ -10,8 +10,8 @@ import pytest
 import s3fs
 from _media_samples import sample_jpeg
 
-from bkbn_pipelines._errors import FetchError
-from bkbn_pipelines.media import FetchPolicy, fetch_photo
+from bkbn_pipelines._errors import FetchError, PhotoRejectedError
+from bkbn_pipelines.media import FetchPolicy, fetch_photo, load_photo
 
 PHOTO = sample_jpeg()
 
@@ -106,3 +106,14 @@ def test_photo_name_defaults_to_the_file_name() -> None:
             policy=FetchPolicy(allowed_schemes={"s3"}),
         )
     assert info.value.photo == "kitchen 1.jpg"
+
+
+def test_load_photo_fetches_and_normalises(tmp_path: Path) -> None:
+    (tmp_path / "front.jpg").write_bytes(PHOTO)
+    (tmp_path / "back.jpg").write_bytes(b"<!doctype html><title>Sign in</title>")
+    policy = FetchPolicy(local_roots=(tmp_path,))
+    result = load_photo(tmp_path / "front.jpg", listing_id="MLS-1", policy=policy)
+    assert (result.width, result.height, result.source_format) == (320, 214, "image/jpeg")
+    with pytest.raises(PhotoRejectedError) as info:
+        load_photo(tmp_path / "back.jpg", listing_id="MLS-1", policy=policy)
+    assert str(info.value) == "listing 'MLS-1', photo 'back.jpg': not an image (looks like HTML)"

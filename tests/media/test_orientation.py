@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pillow_heif
 import pytest
 from _media_samples import PHOTOS, asymmetric, encode, stored_for_orientation
 from PIL import ExifTags, Image
@@ -45,3 +46,16 @@ def test_a_real_camera_photo_rotated_by_its_tag() -> None:
     assert result.orientation == 6
     assert (result.source_width, result.source_height) == (1283, 1920)
     assert (result.width, result.height) == (1920, 1283)
+
+
+def test_heic_orientation_is_applied_once() -> None:
+    # libheif stores the EXIF orientation as a rotation of the image itself and resets
+    # the tag; the photo must come out upright, not rotated twice.
+    stored = Image.fromarray(stored_for_orientation(UPRIGHT, 6), "RGB")
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6
+    buf = io.BytesIO()
+    pillow_heif.from_pillow(stored).save(buf, format="HEIF", exif=exif.tobytes(), quality=95)
+    image = open_image(buf.getvalue(), name="o6.heic")
+    assert image.size == (UPRIGHT.shape[1], UPRIGHT.shape[0])
+    assert np.abs(np.asarray(image, dtype=np.int16) - UPRIGHT).mean() < 3.0
