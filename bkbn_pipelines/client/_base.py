@@ -152,7 +152,8 @@ class SyncTransport(_Core):
 
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
-            (self._sleep_override or time.sleep)(seconds)
+            sleep = self._sleep_override if self._sleep_override is not None else time.sleep
+            sleep(seconds)
 
     def close(self) -> None:
         self.http.close()
@@ -196,8 +197,9 @@ class SyncTransport(_Core):
         deadline_at = self.deadline_at()
         attempt = 0
         refreshed = False
+        waited_until = 0.0
         while True:
-            self.sleep(self.pacer.reserve())
+            self.sleep(self.pacer.reserve(waited_until=waited_until))
             extra = dict(headers or {})
             used_token = None
             if auth:
@@ -267,7 +269,7 @@ class SyncTransport(_Core):
                 logger.debug("%s: status %s, no retry left", what, response.status_code)
             if delay is not None and self.fits(deadline_at, delay):
                 if response.status_code == 429:
-                    self.pacer.block(delay)
+                    waited_until = self.pacer.block(delay)
                 response.close()
                 self.sleep(delay)
                 attempt += 1
@@ -344,8 +346,9 @@ class AsyncTransport(_Core):
         deadline_at = self.deadline_at()
         attempt = 0
         refreshed = False
+        waited_until = 0.0
         while True:
-            await self.sleep(self.pacer.reserve())
+            await self.sleep(self.pacer.reserve(waited_until=waited_until))
             extra = dict(headers or {})
             used_token = None
             if auth:
@@ -415,7 +418,7 @@ class AsyncTransport(_Core):
                 logger.debug("%s: status %s, no retry left", what, response.status_code)
             if delay is not None and self.fits(deadline_at, delay):
                 if response.status_code == 429:
-                    self.pacer.block(delay)
+                    waited_until = self.pacer.block(delay)
                 await response.aclose()
                 await self.sleep(delay)
                 attempt += 1

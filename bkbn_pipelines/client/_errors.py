@@ -72,10 +72,14 @@ def status_error(response: httpx.Response, content: bytes) -> APIStatusError:
 def oauth_error(response: httpx.Response, content: bytes) -> OAuthError:
     """A refused grant: RFC 6749 §5.2 ``error`` codes or the API's error shape."""
     base = status_error(response, content)
+    code = base.error_type
+    body = base.body
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        code = body["error"].get("code") or code  # the RFC 6749 code, when given apart
     return OAuthError(
         f"token request refused: {base.message}",
         status_code=response.status_code,
-        error_type=base.error_type,
+        error_type=code,
         request_id=base.request_id,
         body=base.body,
     )

@@ -127,11 +127,17 @@ class Pacer:
         with self._lock:
             return self._store.load(self.key)
 
-    def reserve(self) -> float:
-        """Count one request and return the seconds to wait before sending it."""
+    def reserve(self, *, waited_until: float = 0.0) -> float:
+        """Count one request and return the seconds to wait before sending it.
+
+        ``waited_until`` is the block (from :meth:`block`) the caller already slept
+        through itself, so that it does not wait for it twice.
+        """
         with self._lock:
             now = self._clock()
             state = self._store.load(self.key)
+            if 0 < state.blocked_until <= waited_until:
+                state = replace(state, blocked_until=0.0)
             wait, state = self._plan(state, now)
             self._store.save(self.key, state)
         if wait > 0:
@@ -159,8 +165,8 @@ class Pacer:
             return 0.0, replace(s, requests_remaining=max(remaining - 1, 0))
         if remaining <= 0:
             return s.requests_reset - now, s
-        interval = (s.requests_reset - now) / remaining
         slot = max(now, s.next_slot)
+        interval = max(0.0, s.requests_reset - slot) / remaining
         return slot - now, replace(s, requests_remaining=remaining - 1, next_slot=slot + interval)
 
     def wait(self) -> None:
@@ -183,17 +189,18 @@ class Pacer:
             limit = _parse_int(headers.get(_PREFIX + "requests-limit"))
             remaining = _parse_int(headers.get(_PREFIX + "requests-remaining"))
             reset = _parse_reset(headers.get(_PREFIX + "requests-reset"), now)
+            if remaining is not None and reset is not None and reset <= now:
+                remaining = None  # an answer from a window that is already over
             if remaining is not None:
-                same_window = (
+                newer = (
                     s.requests_reset is not None
                     and reset is not None
-                    and abs(s.requests_reset - reset) < 1.0
-                    and s.requests_remaining is not None
+                    and reset > s.requests_reset + 1.0
                 )
-                # Within one window keep the lower count: requests already let through
-                # may not be counted by the server yet.
-                if same_window:
-                    remaining = min(remaining, s.requests_remaining)  # type: ignore[type-var]
+                # Within one window (or a window rolled over locally) keep the lower
+                # count: requests already let through may not be counted by the server.
+                if not newer and s.requests_remaining is not None:
+                    remaining = min(remaining, s.requests_remaining)
                 s = replace(s, requests_remaining=remaining, requests_reset=reset)
             if limit is not None:
                 s = replace(s, requests_limit=limit)
@@ -206,10 +213,12 @@ class Pacer:
                 )
             self._store.save(self.key, s)
 
-    def block(self, seconds: float) -> None:
-        """Hold every caller of this pacer for ``seconds`` (after a 429)."""
+    def block(self, seconds: float) -> float:
+        """Hold every caller of this pacer for ``seconds`` (after a 429); the end time."""
         with self._lock:
             s = self._store.load(self.key)
             until = self._clock() + seconds
             if until > s.blocked_until:
                 self._store.save(self.key, replace(s, blocked_until=until))
+                return until
+            return s.blocked_until

@@ -46,6 +46,7 @@ class SSEDecoder:
         self._event = ""
         self._data: list[str] = []
         self._size = 0
+        self._own_id = False
         self.last_event_id = ""
         self.retry: int | None = None
 
@@ -57,7 +58,7 @@ class SSEDecoder:
         """End of the body: a CR held back is a line end; an unfinished event is dropped."""
         events = self._lines(self._decoder.decode(b"", final=True), final=True)
         self._pending = ""
-        self._event, self._data, self._size = "", [], 0
+        self._event, self._data, self._size, self._own_id = "", [], 0, False
         return events
 
     def _lines(self, text: str, *, final: bool) -> list[ServerSentEvent]:
@@ -96,18 +97,23 @@ class SSEDecoder:
         elif name == "id":
             if "\0" not in value:
                 self.last_event_id = value
+                self._own_id = True
         elif name == "retry" and value.isascii() and value.isdigit():
             self.retry = int(value)
         return None
 
     def _dispatch(self) -> ServerSentEvent | None:
-        data, event = self._data, self._event
-        self._event, self._data, self._size = "", [], 0
+        data, event, own_id = self._data, self._event, self._own_id
+        self._event, self._data, self._size, self._own_id = "", [], 0, False
         if not data:
             return None  # no data: nothing to dispatch, no phantom event
-        return ServerSentEvent(
+        sse = ServerSentEvent(
             event=event or "message",
             data="\n".join(data),
             id=self.last_event_id,
             retry=self.retry,
         )
+        # The id persists from event to event; whether this event set it itself
+        # matters to the resume logic, which skips events it has already seen.
+        sse.own_id = own_id  # type: ignore[attr-defined]
+        return sse

@@ -62,7 +62,8 @@ class _StreamState:
         """The typed event to hand out, or ``None`` (a ping filtered out, a duplicate)."""
         if sse.retry is not None:
             self.reconnect_delay = sse.retry / 1000
-        run_id, seq = _split_id(sse.id) if sse.id else (None, None)
+        own_id = getattr(sse, "own_id", True)
+        run_id, seq = _split_id(sse.id) if sse.id and own_id else (None, None)
         if seq is not None:
             if seq <= self._last_seq and run_id == self.run_id:
                 return None  # already delivered before a resume
