@@ -1,0 +1,59 @@
+"""All Dagster definitions of the project, loaded by ``workspace.yaml``.
+
+``dagster dev -w workspace.yaml`` shows the listing assets, their checks, the jobs,
+the nightly schedule and the listing sensor.  Settings come from the environment
+(see the README's table): ``BKBN_BACKEND``, ``BKBN_BASE_URL``, ``BKBN_API_KEY``,
+``BKBN_STORAGE_ROOT``, ``BKBN_TIMEZONE`` and the local runtime's ``BKBN_*`` model
+settings.  Secrets go through ``EnvVar`` and never show in the UI.
+"""
+
+import os
+import warnings
+
+from dagster import BetaWarning, Definitions, EnvVar
+
+from .assets import listing_catalogue, listing_media, listing_records
+from .jobs import (
+    listing_media_job,
+    listing_partitions_sensor,
+    nightly_catalogue_job,
+    nightly_schedule,
+)
+from .resources import BackboneResource, MediaStoreResource
+
+__all__ = ["BACKEND_ENV", "build_definitions", "default_backbone", "defs"]
+
+BACKEND_ENV = "BKBN_BACKEND"
+
+warnings.filterwarnings("ignore", category=BetaWarning, module=r"bkbn_pipelines\..*")
+
+
+def default_backbone() -> BackboneResource:
+    """The backend resource from the environment: ``BKBN_BACKEND`` (default ``api``)."""
+    backend = os.environ.get(BACKEND_ENV, "api").strip() or "api"
+    if backend == "local":
+        return BackboneResource(backend="local")
+    return BackboneResource(
+        backend="api",
+        base_url=os.environ.get("BKBN_BASE_URL") or None,
+        api_key=EnvVar("BKBN_API_KEY") if os.environ.get("BKBN_API_KEY") else None,
+    )
+
+
+def build_definitions(
+    *, backbone: BackboneResource | None = None, media_store: MediaStoreResource | None = None
+) -> Definitions:
+    """The project's definitions, with these resources (default: from the environment)."""
+    return Definitions(
+        assets=[listing_catalogue, listing_records, listing_media],
+        jobs=[nightly_catalogue_job, listing_media_job],
+        schedules=[nightly_schedule],
+        sensors=[listing_partitions_sensor],
+        resources={
+            "backbone": backbone or default_backbone(),
+            "media_store": media_store or MediaStoreResource(),
+        },
+    )
+
+
+defs = build_definitions()
