@@ -98,6 +98,10 @@ def diff_catalogues(previous: pd.DataFrame | None, current: pd.DataFrame) -> Cat
 
 def _hashes(frame: pd.DataFrame) -> dict[str, str]:
     frame = getattr(frame, "listings", frame)
+    if {"slug", "content_hash"} <= set(frame.columns) and not (
+        frame["slug"].isna().any() or frame["content_hash"].isna().any()
+    ):
+        return dict(zip(frame["slug"].astype(str), frame["content_hash"].astype(str), strict=True))
     result: dict[str, str] = {}
     for row in frame.to_dict(orient="records"):
         slug = row.get("slug")
