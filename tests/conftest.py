@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -64,3 +63,35 @@ def _s3_test_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+EMULATOR_TEST_CONFIG = Path(__file__).with_name("emulator_test_config.yaml")
+
+
+@pytest.fixture(scope="session")
+def emulator_url() -> Iterator[str]:
+    """Base URL of an emulator in test mode with ``tests/emulator_test_config.yaml``.
+
+    ``BKBN_TEST_EMULATOR_URL`` (set by ``.ci/run``) wins; otherwise one runs in a thread.
+    """
+    url = os.environ.get("BKBN_TEST_EMULATOR_URL")
+    if url:
+        yield url.rstrip("/")
+        return
+    from bkbn_pipelines.emulator.testing import serve_in_thread
+
+    with serve_in_thread(EMULATOR_TEST_CONFIG, test_mode=True) as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="session")
+def emulator_admin(emulator_url: str) -> Iterator[object]:
+    """:class:`bkbn_pipelines.emulator.testing.EmulatorAdmin` for the session's emulator.
+
+    ``emulator_admin.new_key()`` gives a fresh key in its own organization, so a test's
+    faults, limits and counters touch no other test.
+    """
+    from bkbn_pipelines.emulator.testing import EmulatorAdmin
+
+    with EmulatorAdmin(emulator_url) as admin:
+        yield admin

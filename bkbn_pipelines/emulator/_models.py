@@ -1,0 +1,154 @@
+"""Request and response bodies of the API, as pydantic models for the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .._contract import STYLES
+
+__all__ = [
+    "BrochureParams",
+    "BrochureRequest",
+    "ErrorDetail",
+    "ErrorResponse",
+    "FloorPlanParams",
+    "FloorPlanRequest",
+    "ImageParams",
+    "RunResult",
+    "RunStatus",
+    "StagingParams",
+    "StagingRequest",
+    "TokenRequest",
+    "TokenResponse",
+    "Usage",
+    "WorkflowRunRequest",
+]
+
+Style = Literal["scandi-warm", "modern-neutral", "mid-century", "coastal", "industrial", "japandi"]
+assert set(Style.__args__) == set(STYLES)
+RoomType = Literal["living", "bedroom", "kitchen", "dining", "office", "bathroom"]
+Resolution = Literal["1k", "2k", "4k"]
+URL_DOC = "an https: URL from an allowed host, an s3: URL, a data: URI, or a result file URL"
+
+_STRICT = ConfigDict(extra="forbid")
+
+
+class StagingParams(BaseModel):
+    """Parameters of the ``staging`` graph."""
+
+    model_config = _STRICT
+
+    style: Style
+    room_type: RoomType | None = None
+    keep_geometry: bool = True
+    resolution: Resolution = "1k"
+    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+
+
+class ImageParams(BaseModel):
+    """Parameters of ``relight`` and ``declutter``; other keys go to the graph as given."""
+
+    model_config = ConfigDict(extra="allow")
+
+    resolution: Resolution | None = None
+    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+
+
+class FloorPlanParams(BaseModel):
+    model_config = _STRICT
+
+    units: Literal["metric", "imperial"] = "metric"
+
+
+class BrochureParams(BaseModel):
+    model_config = _STRICT
+
+    listing: dict[str, Any]
+    photos: list[str] = Field(min_length=1, max_length=50, description=URL_DOC)
+    template: str | None = None
+
+
+class WorkflowRunRequest(BaseModel):
+    """``POST /v1/workflows/{name}/run``; ``input`` may be left out for ``brochure``."""
+
+    model_config = _STRICT
+
+    input: str | None = Field(None, description=URL_DOC)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class StagingRequest(StagingParams):
+    image: str = Field(description=URL_DOC)
+
+
+class FloorPlanRequest(FloorPlanParams):
+    video: str = Field(description="the walk-through capture bundle: " + URL_DOC)
+
+
+class BrochureRequest(BrochureParams):
+    pass
+
+
+class TokenRequest(BaseModel):
+    """``POST /v1/oauth/token``: ``client_credentials`` or ``jwt-bearer``."""
+
+    grant_type: str = Field(
+        description="client_credentials or urn:ietf:params:oauth:grant-type:jwt-bearer"
+    )
+    client_id: str | None = None
+    client_secret: str | None = Field(None, json_schema_extra={"format": "password"})
+    assertion: str | None = Field(None, description="a signed JWT (jwt-bearer grant)")
+    federation_rule_id: str | None = None
+    scope: str | None = None
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    message: str
+    code: str | None = Field(None, description="RFC 6749 error code, token endpoint only")
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error answer."""
+
+    type: Literal["error"] = "error"
+    error: ErrorDetail
+    request_id: str | None
+
+
+class Usage(BaseModel):
+    tokens: int
+
+
+class RunResult(BaseModel):
+    """The ``result`` of a run; graphs add their own fields (``width``, ``plan``, ``parts``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    url: str
+    ms: int
+    usage: Usage
+    graph: str
+    outputs: dict[str, str]
+    renderer: str | None = None
+    weights: str | None = None
+
+
+class RunStatus(BaseModel):
+    id: str
+    graph: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    created_at: float
+    events: int
+    result: dict[str, Any] | None
+    error: dict[str, Any] | None
