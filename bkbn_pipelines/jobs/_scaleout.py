@@ -96,12 +96,19 @@ class GpuPlacement:
     )
 
     def k8s_config(self) -> dict[str, Any]:
-        """The ``dagster-k8s/config`` value: GPU limits, node selector, tolerations."""
+        """The ``dagster-k8s/config`` value: GPU limits, node selector, tolerations.
+
+        Its keys replace the same keys of the executor's ``step_k8s_config``
+        (``resources``, ``node_selector``, ``tolerations``) instead of merging into them.
+        """
         resources = {
             "limits": {"nvidia.com/gpu": self.gpus, "memory": self.memory},
             "requests": {"cpu": self.cpu, "memory": self.memory},
         }
         return {
+            # Replace, not merge with, the executor's defaults for every step: a CPU pool
+            # node selector merged with the GPU one would match no node.
+            "merge_behavior": "SHALLOW",
             "container_config": {"resources": resources},
             "pod_spec_config": {
                 "node_selector": dict(self.node_selector),

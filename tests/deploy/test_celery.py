@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 import redis
 import yaml
-from dagster import DagsterEventType, DagsterInstance, execute_job
+from dagster import AssetKey, AssetRecordsFilter, DagsterEventType, DagsterInstance, execute_job
 from dagster._core.definitions.reconstruct import ReconstructableJob
 from deploy_support import DEPLOY, PgServer, create_database, drop_database, make_dagster_home
 
@@ -228,8 +228,8 @@ def test_steps_spread_over_workers_retry_and_gpu_queue(cluster: Cluster) -> None
         )
         assert attempts == [(0, "start"), (1, "done"), (1, "start")]
         flaky = instance.fetch_materializations(
-            records_filter=__import__("dagster").AssetRecordsFilter(
-                asset_key=__import__("dagster").AssetKey("enhanced_photos"),
+            records_filter=AssetRecordsFilter(
+                asset_key=AssetKey("enhanced_photos"),
                 asset_partitions=["lst-flaky"],
             ),
             limit=10,
