@@ -126,12 +126,195 @@ class _StreamState:
             )
 
 
-class RunStream:
+class _Session:
+    """The connection side of one stream: open, resume, close.
+
+    The event generators hold a session, never the stream object, so that a stream
+    dropped by its caller (``for event in client.workflows.stream(...): break``) is
+    freed at once and its generator closes the connection.
+    """
+
+    def __init__(
+        self,
+        transport: Any,
+        open_first: Callable[[], Any],
+        state: _StreamState,
+        max_event_size: int,
+    ) -> None:
+        self.transport = transport
+        self.open_first = open_first
+        self.state = state
+        self.max_event_size = max_event_size
+        self.response: httpx.Response | None = None
+        self.closed = False
+
+    def resume_request(self) -> tuple[float, dict[str, Any]]:
+        state = self.state
+        state.resumes += 1
+        delay = state.reconnect_delay
+        if delay is None:
+            delay = self.transport.retry.backoff(state.resumes - 1)
+        logger.debug(
+            "%s: connection dropped after %d events, resuming run %s from %s in %.2fs "
+            "(resume %d of %d)",
+            state.what,
+            state.events_seen,
+            state.run_id,
+            state.last_event_id,
+            delay,
+            state.resumes,
+            state.max_resumes,
+        )
+        headers = {"last-event-id": state.last_event_id} if state.last_event_id else {}
+        return delay, {
+            "method": "GET",
+            "path": f"/v1/workflows/runs/{state.run_id}/events",
+            "stream": True,
+            "accept": "text/event-stream",
+            "headers": headers,
+            "what": f"resume {state.run_id}",
+        }
+
+    def opened(self, response: httpx.Response) -> httpx.Response:
+        self.response = response
+        self.state.request_id = response.headers.get("request-id") or self.state.request_id
+        self.state.check_type(response)
+        return response
+
+    def check_deadline(self, deadline_at: float | None) -> None:
+        if deadline_at is not None and time.monotonic() > deadline_at:
+            raise APITimeoutError(
+                f"{self.state.what}: the overall deadline passed",
+                request_id=self.state.request_id,
+            )
+
+
+def _sync_events(session: _Session) -> Iterator[Event]:
+    state = session.state
+    transport = session.transport
+    deadline_at = transport.deadline_at()
+    try:
+        response = session.response or _sync_open(session)
+        while True:
+            decoder = SSEDecoder(max_event_size=session.max_event_size)
+            try:
+                for chunk in response.iter_bytes():
+                    session.check_deadline(deadline_at)
+                    for sse in decoder.feed(chunk):
+                        event = state.accept(sse)
+                        if event is not None:
+                            yield event
+                            if state.terminal is not None:
+                                return
+                for sse in decoder.close():
+                    event = state.accept(sse)
+                    if event is not None:
+                        yield event
+                        if state.terminal is not None:
+                            return
+            except _DROPS as exc:
+                response.close()
+                session.response = None
+                if state.can_resume():
+                    delay, request = session.resume_request()
+                    transport.sleep(delay)
+                    response = session.opened(transport.send(**request))
+                elif state.may_reopen(transport.retry.max_retries):
+                    response = _sync_open(session)
+                else:
+                    raise connection_error(exc, state.what) from exc
+                continue
+            raise state.ended()
+    finally:
+        response_, session.response = session.response, None
+        if response_ is not None:
+            response_.close()
+
+
+def _sync_open(session: _Session) -> httpx.Response:
+    if session.closed:
+        raise APIStreamError(f"{session.state.what}: the stream is closed")
+    return session.opened(session.open_first())
+
+
+async def _async_events(session: _Session) -> AsyncIterator[Event]:
+    state = session.state
+    transport = session.transport
+    deadline_at = transport.deadline_at()
+    try:
+        response = session.response or await _async_open(session)
+        while True:
+            decoder = SSEDecoder(max_event_size=session.max_event_size)
+            try:
+                async for chunk in response.aiter_bytes():
+                    session.check_deadline(deadline_at)
+                    for sse in decoder.feed(chunk):
+                        event = state.accept(sse)
+                        if event is not None:
+                            yield event
+                            if state.terminal is not None:
+                                return
+                for sse in decoder.close():
+                    event = state.accept(sse)
+                    if event is not None:
+                        yield event
+                        if state.terminal is not None:
+                            return
+            except _DROPS as exc:
+                await response.aclose()
+                session.response = None
+                if state.can_resume():
+                    delay, request = session.resume_request()
+                    await transport.sleep(delay)
+                    response = session.opened(await transport.send(**request))
+                elif state.may_reopen(transport.retry.max_retries):
+                    response = await _async_open(session)
+                else:
+                    raise connection_error(exc, state.what) from exc
+                continue
+            raise state.ended()
+    finally:
+        response_, session.response = session.response, None
+        if response_ is not None:
+            await response_.aclose()
+
+
+async def _async_open(session: _Session) -> httpx.Response:
+    if session.closed:
+        raise APIStreamError(f"{session.state.what}: the stream is closed")
+    return session.opened(await session.open_first())
+
+
+class _StreamBase:
+    _session: _Session
+
+    @property
+    def run_id(self) -> str | None:
+        """The run's id, known from ``run.start`` or from the event ids."""
+        return self._session.state.run_id
+
+    @property
+    def request_id(self) -> str | None:
+        """The ``request-id`` of the response being read (or last read)."""
+        return self._session.state.request_id
+
+    @property
+    def last_event_id(self) -> str | None:
+        return self._session.state.last_event_id
+
+    @property
+    def resumes(self) -> int:
+        """How many times a dropped connection was resumed."""
+        return self._session.state.resumes
+
+
+class RunStream(_StreamBase):
     """An iterator of typed events; a context manager that releases its connection.
 
     ``for event in stream`` yields :mod:`bkbn_pipelines._events` objects; the last is
     a ``Result`` or an ``ErrorEvent``.  :meth:`until_result` reads to the end and
-    returns the ``Result`` or raises :class:`RunFailedError`.
+    returns the ``Result`` or raises :class:`RunFailedError`.  The request is sent when
+    iteration or the ``with`` block begins; HTTP errors are raised there.
     """
 
     def __init__(
@@ -144,34 +327,13 @@ class RunStream:
         max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
         what: str = "stream",
     ) -> None:
-        self._transport = transport
-        self._open_first = open_first
-        self._state = _StreamState(include_pings=include_pings, max_resumes=max_resumes, what=what)
-        self._max_event_size = max_event_size
-        self._response: httpx.Response | None = None
+        state = _StreamState(include_pings=include_pings, max_resumes=max_resumes, what=what)
+        self._session = _Session(transport, open_first, state, max_event_size)
         self._iterator: Iterator[Event] | None = None
-        self._closed = False
-
-    # --- public surface --------------------------------------------------------
-
-    @property
-    def run_id(self) -> str | None:
-        return self._state.run_id
-
-    @property
-    def request_id(self) -> str | None:
-        return self._state.request_id
-
-    @property
-    def last_event_id(self) -> str | None:
-        return self._state.last_event_id
-
-    @property
-    def resumes(self) -> int:
-        return self._state.resumes
 
     def __enter__(self) -> RunStream:
-        self._ensure_open()
+        if self._session.response is None:
+            _sync_open(self._session)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -179,7 +341,7 @@ class RunStream:
 
     def __iter__(self) -> Iterator[Event]:
         if self._iterator is None:
-            self._iterator = self._events()
+            self._iterator = _sync_events(self._session)
         return self._iterator
 
     def __next__(self) -> Event:
@@ -190,123 +352,37 @@ class RunStream:
         try:
             for _ in self:
                 pass
-            return self._state.result()
+            return self._session.state.result()
         finally:
             self.close()
 
     def final_result(self) -> Result:
         """Same as :meth:`until_result`; also usable after the events were read."""
-        if self._state.terminal is not None:
-            return self._state.result()
+        if self._session.state.terminal is not None:
+            return self._session.state.result()
         return self.until_result()
 
     def close(self) -> None:
         """Release the connection.  Safe to call more than once."""
-        self._closed = True
-        response, self._response = self._response, None
-        if response is not None:
-            try:
-                response.close()
-            except Exception:  # closing must never raise over the caller's error
-                logger.debug("%s: error while closing the response", self._state.what)
+        session = self._session
+        session.closed = True
         iterator, self._iterator = self._iterator, None
-        if iterator is not None and hasattr(iterator, "close"):
-            iterator.close()
+        if iterator is not None:
+            iterator.close()  # type: ignore[attr-defined]
+        response, session.response = session.response, None
+        if response is not None:
+            response.close()
 
     def __del__(self) -> None:
-        if self._response is not None:
-            with contextlib.suppress(Exception):  # at shutdown nothing sensible is left
-                self._response.close()
-
-    # --- the loop --------------------------------------------------------------
-
-    def _ensure_open(self) -> httpx.Response:
-        if self._closed:
-            raise APIStreamError(f"{self._state.what}: the stream is closed")
-        if self._response is None:
-            self._response = self._open_first()
-            self._state.request_id = self._response.headers.get("request-id")
-            self._state.check_type(self._response)
-        return self._response
-
-    def _resume(self) -> httpx.Response:
-        state = self._state
-        state.resumes += 1
-        delay = state.reconnect_delay
-        if delay is None:
-            delay = self._transport.retry.backoff(state.resumes - 1)
-        logger.debug(
-            "%s: connection dropped after %d events, resuming run %s from %s in %.2fs "
-            "(resume %d of %d)",
-            state.what,
-            state.events_seen,
-            state.run_id,
-            state.last_event_id,
-            delay,
-            state.resumes,
-            state.max_resumes,
-        )
-        self._transport.sleep(delay)
-        headers = {"last-event-id": state.last_event_id} if state.last_event_id else {}
-        response = self._transport.send(
-            "GET",
-            f"/v1/workflows/runs/{state.run_id}/events",
-            stream=True,
-            accept="text/event-stream",
-            headers=headers,
-            what=f"resume {state.run_id}",
-        )
-        state.request_id = response.headers.get("request-id") or state.request_id
-        state.check_type(response)
-        return response
-
-    def _events(self) -> Iterator[Event]:
-        state = self._state
-        deadline_at = self._transport.deadline_at()
-        try:
-            response = self._ensure_open()
-            while True:
-                decoder = SSEDecoder(max_event_size=self._max_event_size)
-                try:
-                    for chunk in response.iter_bytes():
-                        if deadline_at is not None and time.monotonic() > deadline_at:
-                            raise APITimeoutError(
-                                f"{state.what}: the overall deadline passed",
-                                request_id=state.request_id,
-                            )
-                        for sse in decoder.feed(chunk):
-                            event = state.accept(sse)
-                            if event is None:
-                                continue
-                            yield event
-                            if state.terminal is not None:
-                                return
-                    for sse in decoder.close():
-                        event = state.accept(sse)
-                        if event is None:
-                            continue
-                        yield event
-                        if state.terminal is not None:
-                            return
-                except _DROPS as exc:
-                    response.close()
-                    self._response = None
-                    if state.can_resume():
-                        response = self._response = self._resume()
-                    elif state.may_reopen(self._transport.retry.max_retries):
-                        response = self._ensure_open()
-                    else:
-                        raise connection_error(exc, state.what) from exc
-                    continue
-                raise state.ended()
-        finally:
-            response_ = self._response
-            self._response = None
-            if response_ is not None:
-                response_.close()
+        # Last resort for a stream opened with ``with``-less ``__enter__`` and dropped;
+        # a live generator closes its own response when it is collected.
+        session = getattr(self, "_session", None)
+        if session is not None and session.response is not None and self._iterator is None:
+            with contextlib.suppress(Exception):
+                session.response.close()
 
 
-class AsyncRunStream:
+class AsyncRunStream(_StreamBase):
     """The asyncio twin of :class:`RunStream`: ``async with`` and ``async for``."""
 
     def __init__(
@@ -319,32 +395,13 @@ class AsyncRunStream:
         max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
         what: str = "stream",
     ) -> None:
-        self._transport = transport
-        self._open_first = open_first
-        self._state = _StreamState(include_pings=include_pings, max_resumes=max_resumes, what=what)
-        self._max_event_size = max_event_size
-        self._response: httpx.Response | None = None
+        state = _StreamState(include_pings=include_pings, max_resumes=max_resumes, what=what)
+        self._session = _Session(transport, open_first, state, max_event_size)
         self._iterator: AsyncIterator[Event] | None = None
-        self._closed = False
-
-    @property
-    def run_id(self) -> str | None:
-        return self._state.run_id
-
-    @property
-    def request_id(self) -> str | None:
-        return self._state.request_id
-
-    @property
-    def last_event_id(self) -> str | None:
-        return self._state.last_event_id
-
-    @property
-    def resumes(self) -> int:
-        return self._state.resumes
 
     async def __aenter__(self) -> AsyncRunStream:
-        await self._ensure_open()
+        if self._session.response is None:
+            await _async_open(self._session)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -352,7 +409,7 @@ class AsyncRunStream:
 
     def __aiter__(self) -> AsyncIterator[Event]:
         if self._iterator is None:
-            self._iterator = self._events()
+            self._iterator = _async_events(self._session)
         return self._iterator
 
     async def __anext__(self) -> Event:
@@ -362,105 +419,21 @@ class AsyncRunStream:
         try:
             async for _ in self:
                 pass
-            return self._state.result()
+            return self._session.state.result()
         finally:
             await self.aclose()
 
     async def final_result(self) -> Result:
-        if self._state.terminal is not None:
-            return self._state.result()
+        if self._session.state.terminal is not None:
+            return self._session.state.result()
         return await self.until_result()
 
     async def aclose(self) -> None:
-        self._closed = True
-        response, self._response = self._response, None
-        if response is not None:
-            try:
-                await response.aclose()
-            except Exception:  # closing must never raise over the caller's error
-                logger.debug("%s: error while closing the response", self._state.what)
+        session = self._session
+        session.closed = True
         iterator, self._iterator = self._iterator, None
-        if iterator is not None and hasattr(iterator, "aclose"):
-            await iterator.aclose()
-
-    async def _ensure_open(self) -> httpx.Response:
-        if self._closed:
-            raise APIStreamError(f"{self._state.what}: the stream is closed")
-        if self._response is None:
-            self._response = await self._open_first()
-            self._state.request_id = self._response.headers.get("request-id")
-            self._state.check_type(self._response)
-        return self._response
-
-    async def _resume(self) -> httpx.Response:
-        state = self._state
-        state.resumes += 1
-        delay = state.reconnect_delay
-        if delay is None:
-            delay = self._transport.retry.backoff(state.resumes - 1)
-        logger.debug(
-            "%s: connection dropped after %d events, resuming run %s from %s in %.2fs",
-            state.what,
-            state.events_seen,
-            state.run_id,
-            state.last_event_id,
-            delay,
-        )
-        await self._transport.sleep(delay)
-        headers = {"last-event-id": state.last_event_id} if state.last_event_id else {}
-        response = await self._transport.send(
-            "GET",
-            f"/v1/workflows/runs/{state.run_id}/events",
-            stream=True,
-            accept="text/event-stream",
-            headers=headers,
-            what=f"resume {state.run_id}",
-        )
-        state.request_id = response.headers.get("request-id") or state.request_id
-        state.check_type(response)
-        return response
-
-    async def _events(self) -> AsyncIterator[Event]:
-        state = self._state
-        deadline_at = self._transport.deadline_at()
-        try:
-            response = await self._ensure_open()
-            while True:
-                decoder = SSEDecoder(max_event_size=self._max_event_size)
-                try:
-                    async for chunk in response.aiter_bytes():
-                        if deadline_at is not None and time.monotonic() > deadline_at:
-                            raise APITimeoutError(
-                                f"{state.what}: the overall deadline passed",
-                                request_id=state.request_id,
-                            )
-                        for sse in decoder.feed(chunk):
-                            event = state.accept(sse)
-                            if event is None:
-                                continue
-                            yield event
-                            if state.terminal is not None:
-                                return
-                    for sse in decoder.close():
-                        event = state.accept(sse)
-                        if event is None:
-                            continue
-                        yield event
-                        if state.terminal is not None:
-                            return
-                except _DROPS as exc:
-                    await response.aclose()
-                    self._response = None
-                    if state.can_resume():
-                        response = self._response = await self._resume()
-                    elif state.may_reopen(self._transport.retry.max_retries):
-                        response = await self._ensure_open()
-                    else:
-                        raise connection_error(exc, state.what) from exc
-                    continue
-                raise state.ended()
-        finally:
-            response_ = self._response
-            self._response = None
-            if response_ is not None:
-                await response_.aclose()
+        if iterator is not None:
+            await iterator.aclose()  # type: ignore[attr-defined]
+        response, session.response = session.response, None
+        if response is not None:
+            await response.aclose()

@@ -124,9 +124,12 @@ def test_408_and_409_retry():
 
 def test_case_07_401_on_streaming_post_gives_status_and_type():
     script = Script(err(401, "authentication_error"))
-    with make_client(script) as client, pytest.raises(AuthenticationError) as info:
-        with client.workflows.stream("staging", input="data:,x"):
-            pass
+    with (
+        make_client(script) as client,
+        pytest.raises(AuthenticationError) as info,
+        client.workflows.stream("staging", input="data:,x"),
+    ):
+        pass
     assert info.value.status_code == 401
     assert info.value.error_type == "authentication_error"
     assert "content" not in info.value.message

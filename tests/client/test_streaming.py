@@ -32,11 +32,13 @@ RESULT = sse(
 
 def test_stream_yields_typed_events_and_sends_contract_headers():
     script = Script(httpx.Response(200, headers=SSE_HEADERS, content=START + PROGRESS1 + RESULT))
-    with make_client(script) as client:
-        with client.workflows.stream("staging", input="data:,x", params={"style": "coastal"}) as s:
-            events = list(s)
-            assert s.run_id == "run_1"
-            assert s.request_id == "req_test123"
+    with (
+        make_client(script) as client,
+        client.workflows.stream("staging", input="data:,x", params={"style": "coastal"}) as s,
+    ):
+        events = list(s)
+        assert s.run_id == "run_1"
+        assert s.request_id == "req_test123"
     assert [type(e) for e in events] == [RunStart, RenderProgress, Result]
     assert events[-1].url == "http://api.test/v1/files/f1" and events[-1].tokens == 3
     request = script.requests[0]
@@ -169,7 +171,7 @@ def test_resumes_are_bounded():
     script = Script(*[dropping] * 10)
     with make_client(script) as client:
         stream = client.workflows.stream("staging")
-        stream._state.max_resumes = 3
+        stream._session.state.max_resumes = 3
         with pytest.raises(APIConnectionError):
             stream.until_result()
     assert len(script.requests) == 4  # one POST, three resumes
@@ -183,7 +185,7 @@ def test_non_event_stream_success_is_a_stream_error():
 
 def test_malformed_known_event_is_a_stream_error():
     script = Script(httpx.Response(200, headers=SSE_HEADERS, content=sse("node.done", "{oops")))
-    with make_client(script) as client, pytest.raises(APIStreamError, match="node.done"):
+    with make_client(script) as client, pytest.raises(APIStreamError, match=r"node\.done"):
         list(client.workflows.stream("staging"))
 
 
