@@ -86,6 +86,7 @@ class MediaStore:
         )
         with self._translate("open store", None):
             path = UPath(root_text, **options)
+        self._manifest_types: dict[str, dict[str, pa.DataType]] = {}
         self._protocol = path.protocol or ""
         self._local = self._protocol in _LOCAL_PROTOCOLS
         if self._local:
@@ -250,7 +251,9 @@ class MediaStore:
         validate_segment(slug, what="listing slug")
         return f"manifests/{asset}/listing={slug}/part-0.parquet"
 
-    def write_manifest(self, asset: str, slug: str, rows: Sequence[Mapping]) -> str:
+    def write_manifest(
+        self, asset: str, slug: str, rows: Sequence[Mapping], *, schema: pa.Schema | None = None
+    ) -> str:
         """Replace the manifest of one listing for ``asset`` with ``rows``; return its key.
 
         One Parquet file per (asset, listing), hive-partitioned by ``listing``, so
@@ -259,6 +262,10 @@ class MediaStore:
         (as in rows read back with :meth:`read_manifest`) must equal ``slug`` and is not
         stored: that name is the partition column.  A listing with no rows has no
         manifest: its previous file is removed.
+
+        Column types come from ``schema`` when given (columns the rows lack are null),
+        else from the values.  A column with only missing values takes its type from
+        the asset's other manifests, so that all listings' files stay readable together.
         """
         key = self.manifest_key(asset, slug)
         records = []
@@ -276,7 +283,14 @@ class MediaStore:
             self.delete(key)
             return key
         with self._translate("encode manifest", key):
-            table = pa.Table.from_pylist(records)
+            if schema is not None and "listing_slug" not in schema.names:
+                schema = schema.append(pa.field("listing_slug", pa.string()))
+            table = pa.Table.from_pylist(records, schema=schema)
+            if schema is None:
+                table = self._type_null_columns(asset, table)
+            self._manifest_types.setdefault(asset, {}).update(
+                (f.name, f.type) for f in table.schema if not pa.types.is_null(f.type)
+            )
         self.write_table(key, table)
         logger.debug("manifest %s: %d rows", key, len(records))
         return key
@@ -405,6 +419,34 @@ class MediaStore:
                 removed.append(upload["Key"][len(prefix) :])
         return sorted(removed)
 
+    def _type_null_columns(self, asset: str, table: pa.Table) -> pa.Table:
+        """Give all-null columns the type other listings' manifests use (else string)."""
+        nulls = [f.name for f in table.schema if pa.types.is_null(f.type)]
+        if not nulls:
+            return table
+        known = self._manifest_types.setdefault(asset, {})
+        if any(name not in known for name in nulls):
+            known.update(
+                (name, kind)
+                for name, kind in self._stored_manifest_types(asset).items()
+                if name not in known
+            )
+        for name in nulls:
+            index = table.schema.get_field_index(name)
+            kind = known.get(name, pa.string())
+            table = table.set_column(index, name, table.column(index).cast(kind))
+        return table
+
+    def _stored_manifest_types(self, asset: str, limit: int = 8) -> dict[str, pa.DataType]:
+        """Column types of up to ``limit`` stored manifests of ``asset``."""
+        types: dict[str, pa.DataType] = {}
+        for key in self.list(f"manifests/{asset}")[:limit]:
+            schema = pq.read_schema(io.BytesIO(self.get(key)))
+            for field in schema:
+                if not pa.types.is_null(field.type):
+                    types.setdefault(field.name, field.type)
+        return types
+
     def _read_dataset(self, folder: str) -> pa.Table:
         partitioning = ds.partitioning(pa.schema([("listing", pa.string())]), flavor="hive")
         source = str(self._local_path(folder)) if self._local_root else self._remote_path(folder)
@@ -417,8 +459,7 @@ class MediaStore:
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
             # Listings wrote different column sets or types: read with the union.
             schemas = [fragment.physical_schema for fragment in dataset.get_fragments()]
-            schemas.append(partitioning.schema)
-            unified = pa.unify_schemas(schemas, promote_options="permissive")
+            unified = _unify(schemas, partitioning.schema)
             return ds.dataset(source, schema=unified, **options).to_table()
 
     def _scrub(self, text: str) -> str:
@@ -477,6 +518,29 @@ def _no_null_columns(table: pa.Table) -> pa.Table:
         if pa.types.is_null(field.type):
             table = table.set_column(index, field.name, table.column(index).cast(pa.string()))
     return table
+
+
+def _unify(schemas: list[pa.Schema], partition: pa.Schema) -> pa.Schema:
+    """One schema for all files: types promoted where Arrow can, else string."""
+    by_name: dict[str, list[pa.DataType]] = {}
+    for schema in schemas:
+        for field in schema:
+            by_name.setdefault(field.name, []).append(field.type)
+    fields = []
+    for name, kinds in by_name.items():
+        try:
+            merged = (
+                pa.unify_schemas(
+                    [pa.schema([(name, kind)]) for kind in kinds], promote_options="permissive"
+                )
+                .field(name)
+                .type
+            )
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            merged = pa.string()
+        fields.append(pa.field(name, pa.string() if pa.types.is_null(merged) else merged))
+    fields.extend(field for field in partition if field.name not in by_name)
+    return pa.schema(fields)
 
 
 def _parquet_bytes(table: pa.Table) -> bytes:

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
@@ -206,3 +207,29 @@ def test_sweep_removes_temporary_files_left_by_a_killed_write(tmp_path: Path) ->
     assert store.sweep_temporary(older_than=3600) == []  # too young to be abandoned
     assert store.sweep_temporary(older_than=0) == ["listings/a/raw/.bkbn-tmp-killed"]
     assert all_files(tmp_path) == [tmp_path / "listings/a/raw/p.jpg"]
+
+
+def test_all_null_columns_take_the_type_of_other_listings(tmp_path: Path) -> None:
+    MediaStore(tmp_path).write_manifest("renders", "b", [{"key": "k2", "width": 5, "err": "x"}])
+    fresh = MediaStore(tmp_path)  # another process: learns the types from the stored files
+    fresh.write_manifest("renders", "a", [{"key": "k1", "width": None, "err": None}])
+    whole = pd.read_parquet(tmp_path / "manifests" / "renders")  # "a" is read first
+    assert whole.sort_values("key")["width"].tolist()[1] == 5
+    assert len(whole) == 2
+
+
+def test_manifest_with_an_explicit_schema(tmp_path: Path) -> None:
+    store = MediaStore(tmp_path)
+    schema = pa.schema([("key", pa.string()), ("width", pa.int32()), ("ms", pa.float64())])
+    store.write_manifest("renders", "a", [{"key": "k1"}], schema=schema)
+    frame = store.read_manifest("renders", "a")
+    assert list(frame.columns) == ["key", "width", "ms", "listing_slug", "listing"]
+    assert frame["width"].isna().all()
+
+
+def test_incompatible_column_types_are_read_as_text(tmp_path: Path) -> None:
+    store = MediaStore(tmp_path)
+    store.write_manifest("renders", "a", [{"key": "k1", "width": 5}])
+    store.write_manifest("renders", "b", [{"key": "k2", "width": "wide"}])
+    frame = store.read_manifest("renders").sort_values("key")
+    assert frame["width"].tolist() == ["5", "wide"]
