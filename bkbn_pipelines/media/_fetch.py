@@ -174,7 +174,10 @@ def _fetch_http(url: str, policy: FetchPolicy, fail) -> bytes:
         timeout=timeout, follow_redirects=False, trust_env=False, verify=verify
     ) as client:
         for hop in range(policy.max_redirects + 1):
-            target = httpx.URL(url)
+            try:
+                target = httpx.URL(url)
+            except (httpx.InvalidURL, ValueError):
+                raise fail(f"malformed URL: {safe_url(url)}") from None
             addresses = _check_http_target(target, policy, fail)
             body, location = _get_first_answer(client, target, addresses, policy, deadline, fail)
             if location is None:
@@ -285,7 +288,8 @@ def _get_once(
     pinned = target.copy_with(host=address)
     host_header = target.netloc.decode("ascii").rpartition("@")[2]
     headers = {"host": host_header, "user-agent": policy.user_agent, "accept": "image/*"}
-    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+    sni = target.raw_host.decode("ascii")
+    extensions = {"sni_hostname": sni} if target.scheme == "https" else {}
     _check_deadline(deadline, policy, where, fail)
     request = client.build_request("GET", pinned, headers=headers, extensions=extensions)
     response = client.send(request, stream=True)
@@ -354,8 +358,8 @@ def _fetch_s3(url: str, policy: FetchPolicy, fail) -> bytes:
     config.setdefault("read_timeout", policy.read_timeout)
     path = f"{bucket}{parts.path}"
     try:
-        fs = s3fs.S3FileSystem(config_kwargs=config, skip_instance_cache=True, **options)
-        size = fs.info(path).get("size")
+        fs = s3fs.S3FileSystem(config_kwargs=config, **options)
+        size = fs.info(path, refresh=True).get("size")
         if size is not None and size > policy.max_bytes:
             raise fail(_too_large(size, policy.max_bytes, where))
         with fs.open(path, "rb") as handle:
@@ -422,18 +426,24 @@ def _fetch_local(source: str, policy: FetchPolicy, fail) -> bytes:
 
 
 def _scheme(source: str) -> str:
-    if len(source) > 2 and source[1] == ":" and source[0].isalpha() and source[2] in "\\/":
-        return "file"  # a Windows drive letter, not a scheme
-    scheme = urllib.parse.urlsplit(source).scheme.lower() if "://" in source[:16] else ""
-    if source.startswith("data:"):
+    """The lower-case scheme; ``"file"`` for plain paths (also Windows drive paths)."""
+    if source[:5].lower() == "data:":
         return "data"
-    return scheme or "file"
+    head, sep, _ = source.partition("://")
+    if not sep or len(head) > 16 or not head[:1].isalpha():
+        return "file"
+    if not all(c.isalnum() or c in "+-." for c in head):
+        return "file"
+    return head.lower()
 
 
 def photo_name(source: str | Path) -> str:
     """The name a photo goes by in messages: the file name of its path or URL."""
     source = str(source)
-    if source.startswith("data:"):
+    if _scheme(source) == "data":
         return "data-uri"
-    path = urllib.parse.urlsplit(source).path if "://" in source[:16] else source
+    path = source
+    if "://" in source:
+        path = source.partition("://")[2].partition("/")[2]
+        path = path.split("?", 1)[0].split("#", 1)[0]
     return Path(urllib.parse.unquote(path)).name or safe_url(source)

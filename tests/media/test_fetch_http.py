@@ -169,3 +169,8 @@ def test_policy_is_checked_and_frozen() -> None:
     assert "aws-secret-value" not in repr(policy)
     with pytest.raises(AttributeError):
         policy.max_bytes = 1  # type: ignore[misc]
+
+
+def test_malformed_url() -> None:
+    assert "malformed URL" in refused("http://[::1/a", photo="a")
+    assert "URL has no host" in refused("http:///photo.jpg", photo="photo.jpg")
