@@ -18,6 +18,10 @@ from pathlib import Path
 
 __all__ = ["WEIGHTS_MARKER", "build_tiny_inpaint_pipeline", "byte_level_vocab"]
 
+#: Prompt length of the tiny text encoder, in tokens.  Its tokenizer has no merges, so
+#: a token is one byte and the graphs' prompts need more than CLIP's usual 77.
+TOKENS = 320
+
 #: Name of the marker file that records how a pipeline folder's weights were made.
 WEIGHTS_MARKER = "bkbn_weights.json"
 
@@ -113,10 +117,10 @@ def build_tiny_inpaint_pipeline(path: str | Path, seed: int = 0) -> Path:
             num_attention_heads=4,
             num_hidden_layers=2,
             vocab_size=len(vocab),
-            max_position_embeddings=77,
+            max_position_embeddings=TOKENS,
         )
     )
-    tokenizer = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=TOKENS)
     scheduler = DDIMScheduler(
         beta_start=0.00085,
         beta_end=0.012,

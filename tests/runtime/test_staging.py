@@ -1,0 +1,194 @@
+"""staging and declutter on a tiny random pipeline: the real diffusers code on the CPU."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bkbn_pipelines._contract import STYLES
+from bkbn_pipelines._errors import InvalidParamsError, ModelNotFoundError
+from bkbn_pipelines._events import ErrorEvent, NodeStart, RenderProgress, Result
+from bkbn_pipelines.runtime import LocalRuntime, RuntimeSettings
+from bkbn_pipelines.runtime.graphs.staging import prompts
+
+from ._photos import decode, photo_bytes, png_bytes
+
+
+def _result(events: list) -> Result:
+    assert isinstance(events[-1], Result), events[-1]
+    return events[-1]
+
+
+def test_staging_at_1k_is_labelled_untrained(tiny_runtime, caplog) -> None:
+    caplog.set_level(logging.WARNING, logger="bkbn_pipelines")
+    events = list(
+        tiny_runtime.run(
+            "staging", [photo_bytes("int_pd_living_room.jpg")], {"style": "japandi", "seed": 7}
+        )
+    )
+    result = _result(events)
+    assert [e.node for e in events if isinstance(e, NodeStart)] == [
+        "prepare",
+        "segment_rooms",
+        "condition_style",
+        "structure",
+        "render",
+        "upscale",
+    ]
+    progress = [(e.step, e.total) for e in events if isinstance(e, RenderProgress)]
+    assert progress == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    image = decode(result.artifacts["image"].data)
+    assert max(image.size) == 1024
+    assert (result.data["width"], result.data["height"]) == image.size
+    assert result.data["weights"] == "untrained"
+    assert result.data["segmentation"] == "heuristic"
+    assert result.data["structure"] == "mask"
+    assert result.data["graph"] == "staging-v2.4"
+    assert result.data["usage"]["tokens"] == 1  # ceil(0.7 MP * 4 steps / 10)
+    assert any("UNTRAINED" in r.getMessage() for r in caplog.records)
+
+
+def test_staging_is_repeatable_with_a_seed(tiny_runtime) -> None:
+    photo = photo_bytes("int_pixabay_bedroom.jpg")
+    params = {"style": "coastal", "room_type": "bedroom", "seed": 11, "resolution": "1k"}
+    first = _result(list(tiny_runtime.run("staging", [photo], params)))
+    second = _result(list(tiny_runtime.run("staging", [photo], params)))
+    assert first.artifacts["image"].data == second.artifacts["image"].data
+    other = _result(list(tiny_runtime.run("staging", [photo], {**params, "seed": 12})))
+    assert other.artifacts["image"].data != first.artifacts["image"].data
+
+
+def test_keep_geometry_leaves_the_ceiling_and_upper_walls_alone(tiny_runtime) -> None:
+    photo = decode(photo_bytes("int_pd_living_room.jpg")).convert("RGB")
+    result = _result(
+        list(
+            tiny_runtime.run(
+                "staging", [photo_bytes("int_pd_living_room.jpg")], {"style": "industrial"}
+            )
+        )
+    )
+    staged = np.asarray(decode(result.artifacts["image"].data), dtype=np.float32)
+    reference = np.asarray(
+        photo.resize((staged.shape[1], staged.shape[0]), Image.Resampling.LANCZOS),
+        dtype=np.float32,
+    )
+    top = slice(0, staged.shape[0] // 8)
+    bottom = slice(staged.shape[0] * 7 // 8, None)
+    assert np.abs(staged[top] - reference[top]).mean() < 2.0  # the photo itself
+    assert np.abs(staged[bottom] - reference[bottom]).mean() > 10.0  # repainted
+
+
+def test_cancel_mid_render(tiny_settings) -> None:
+    runtime = LocalRuntime(tiny_settings.with_changes(steps=30))
+    cancel = threading.Event()
+    events = []
+    for event in runtime.run(
+        "staging", [photo_bytes("int_cc0_kitchen.jpg")], {"style": "mid-century"}, cancel=cancel
+    ):
+        events.append(event)
+        if isinstance(event, RenderProgress) and event.step == 2:
+            cancel.set()
+    assert isinstance(events[-1], ErrorEvent)
+    assert events[-1].error_type == "cancelled"
+    steps = [e.step for e in events if isinstance(e, RenderProgress)]
+    assert 2 <= max(steps) < 30
+
+
+def test_no_staging_model_names_the_setting(tmp_path) -> None:
+    runtime = LocalRuntime(RuntimeSettings(device="cpu"))
+    with pytest.raises(ModelNotFoundError, match="BKBN_STAGING_MODEL") as caught:
+        runtime.run("staging", [b""], {"style": "coastal"})
+    assert "real weights" in str(caught.value)
+    missing = tmp_path / "nowhere"
+    runtime = LocalRuntime(RuntimeSettings(device="cpu", staging_model=str(missing)))
+    with pytest.raises(ModelNotFoundError, match=r"model_index\.json missing"):
+        runtime.run("declutter", [b""], {})
+
+
+def test_relative_model_paths_resolve_against_models_dir(tiny_inpaint_pipeline) -> None:
+    settings = RuntimeSettings(
+        device="cpu",
+        models_dir=tiny_inpaint_pipeline.parent,
+        staging_model=tiny_inpaint_pipeline.name,
+        steps=2,
+    )
+    result = _result(
+        list(
+            LocalRuntime(settings).run(
+                "staging",
+                [photo_bytes("int_cc0_kitchen.jpg")],
+                {"style": "scandi-warm", "resolution": "2k", "keep_geometry": False},
+            )
+        )
+    )
+    assert max(result.data["width"], result.data["height"]) == 2048
+    assert result.data["structure"] == "none"
+
+
+@pytest.mark.parametrize(
+    ("params", "name"),
+    [
+        ({"style": "baroque"}, "style"),
+        ({}, "style"),
+        ({"style": "japandi", "resolution": "8k"}, "resolution"),
+        ({"style": "japandi", "room_type": "garage"}, "room_type"),
+        ({"style": "japandi", "seed": "lucky"}, "seed"),
+        ({"style": "japandi", "seed": 1.5}, "seed"),
+        ({"style": "japandi", "keep_geometry": "maybe"}, "keep_geometry"),
+        ({"style": "japandi", "colour": "red"}, "colour"),
+    ],
+)
+def test_bad_parameters_are_refused_by_name(tiny_runtime, params, name) -> None:
+    with pytest.raises(InvalidParamsError, match=name):
+        tiny_runtime.run("staging", [b"x"], params)
+
+
+def test_every_style_has_its_own_prompt() -> None:
+    seen = {prompts(style, "living") for style in STYLES}
+    assert len(seen) == len(STYLES)
+    prompt, negative = prompts("industrial", "office")
+    assert "home office" in prompt and "steel" in prompt and "watermark" in negative
+
+
+def test_a_photo_that_is_not_an_image_fails_the_run(tiny_runtime) -> None:
+    events = list(tiny_runtime.run("staging", [b"<html>not a photo</html>"], {"style": "coastal"}))
+    assert isinstance(events[-1], ErrorEvent)
+    assert events[-1].error_type == "invalid_request_error"
+    assert "photo" in events[-1].message
+    assert re.search("not (a readable image|an image)", events[-1].message)
+
+
+def test_declutter_keeps_size_and_pixels_outside_the_mask(tiny_runtime) -> None:
+    portrait = decode(photo_bytes("int_pixabay_bathroom.jpg")).convert("RGB").resize((427, 640))
+    mask = np.zeros((640, 427), dtype=np.uint8)
+    mask[400:560, 100:300] = 255
+    params = {"mask": png_bytes(Image.fromarray(mask)), "seed": 5}
+    result = _result(list(tiny_runtime.run("declutter", [png_bytes(portrait)], params)))
+    out = np.asarray(decode(result.artifacts["image"].data), dtype=np.int16)
+    assert out.shape == (640, 427, 3)
+    original = np.asarray(portrait, dtype=np.int16)
+    assert np.array_equal(out[:350], original[:350])  # far from the mask: untouched
+    assert np.abs(out[440:520, 140:260] - original[440:520, 140:260]).mean() > 10
+    assert result.data["mask_source"] == "given"
+    assert result.data["weights"] == "untrained"
+
+
+def test_declutter_finds_objects_itself_and_takes_data_uris(tiny_runtime) -> None:
+    import base64
+
+    photo = photo_bytes("int_pd_living_room.jpg")
+    result = _result(list(tiny_runtime.run("declutter", [photo], {"seed": 1})))
+    assert result.data["mask_source"] == "heuristic"
+    assert 0.0 < result.data["masked_share"] < 0.5
+    empty = png_bytes(Image.new("L", (32, 32), 0))
+    uri = "data:image/png;base64," + base64.b64encode(empty).decode()
+    events = list(tiny_runtime.run("declutter", [photo], {"mask": uri}))
+    assert not any(isinstance(e, RenderProgress) for e in events)  # nothing to clear
+    assert _result(events).data["masked_share"] == 0.0
+    with pytest.raises(InvalidParamsError, match="mask"):
+        list(tiny_runtime.run("declutter", [photo], {"mask": "data:image/png;base64,@@"}))
