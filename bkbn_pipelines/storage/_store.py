@@ -348,6 +348,7 @@ class MediaStore:
                 os.fsync(handle.fileno())
             os.chmod(tmp_name, 0o644)
             os.replace(tmp_name, target)
+            _sync_folder(target.parent)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_name)
@@ -518,6 +519,20 @@ def _no_null_columns(table: pa.Table) -> pa.Table:
         if pa.types.is_null(field.type):
             table = table.set_column(index, field.name, table.column(index).cast(pa.string()))
     return table
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename durable: flush the folder entry (where the platform allows it)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _unify(schemas: list[pa.Schema], partition: pa.Schema) -> pa.Schema:
