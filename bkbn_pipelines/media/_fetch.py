@@ -41,7 +41,6 @@ __all__ = ["FetchPolicy", "fetch_photo", "photo_name", "safe_url"]
 logger = logging.getLogger("bkbn_pipelines.media")
 
 _REDIRECTS = {301, 302, 303, 307, 308}
-_ACCEPTED_TYPES = {"application/octet-stream", "binary/octet-stream"}
 
 
 @dataclass(frozen=True)
@@ -65,6 +64,11 @@ class FetchPolicy:
     #: matches sub-domains. ``None``: any host with a public address.
     allowed_hosts: frozenset[str] | None = None
     max_redirects: int = 5
+    #: Content types accepted from ``http(s)`` (``type/*`` wildcards allowed); a missing
+    #: content type is always accepted, the magic bytes decide later.
+    accepted_content_types: frozenset[str] = frozenset(
+        {"image/*", "application/octet-stream", "binary/octet-stream"}
+    )
     #: A CA bundle file for ``https`` (an intranet CA); ``None``: the system's store.
     ca_bundle: str | None = None
     #: Folders that local paths and ``file://`` URLs must lie in; empty: none allowed.
@@ -82,6 +86,8 @@ class FetchPolicy:
         if self.max_redirects < 0:
             raise ConfigError("FetchPolicy.max_redirects must not be negative")
         object.__setattr__(self, "allowed_schemes", frozenset(self.allowed_schemes))
+        accepted = frozenset(t.lower() for t in self.accepted_content_types)
+        object.__setattr__(self, "accepted_content_types", accepted)
         if self.allowed_hosts is not None:
             hosts = frozenset(h.lower().rstrip(".") for h in self.allowed_hosts)
             object.__setattr__(self, "allowed_hosts", hosts)
@@ -301,7 +307,9 @@ def _get_once(
             return b"", location
         if response.status_code != 200:
             raise fail(f"HTTP {response.status_code} from {where}")
-        _check_content_type(response.headers.get("content-type"), where, fail)
+        _check_content_type(
+            response.headers.get("content-type"), policy.accepted_content_types, where, fail
+        )
         declared = response.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > policy.max_bytes:
             raise fail(_too_large(int(declared), policy.max_bytes, where))
@@ -318,13 +326,16 @@ def _get_once(
         response.close()
 
 
-def _check_content_type(value: str | None, where: str, fail) -> None:
-    if value is None:
+def _check_content_type(value: str | None, accepted: frozenset[str], where: str, fail) -> None:
+    media_type = (value or "").split(";", 1)[0].strip().lower()
+    if not media_type or media_type in accepted:
         return
-    media_type = value.split(";", 1)[0].strip().lower()
-    if media_type.startswith("image/") or media_type in _ACCEPTED_TYPES or not media_type:
+    if f"{media_type.partition('/')[0]}/*" in accepted:
         return
-    raise fail(f"content type {media_type!r} is not an image ({where})")
+    raise fail(
+        f"content type {media_type!r} is not accepted ({where}; accepted_content_types: "
+        f"{', '.join(sorted(accepted))})"
+    )
 
 
 def _check_deadline(deadline: float, policy: FetchPolicy, where: str, fail) -> None:

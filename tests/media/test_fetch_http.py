@@ -106,7 +106,15 @@ def test_http_error_status(photo_server: str) -> None:
 
 
 def test_html_content_type_is_refused(photo_server: str) -> None:
-    assert "content type 'text/html' is not an image" in refused(f"{photo_server}/html", LOOPBACK)
+    assert "content type 'text/html' is not accepted" in refused(f"{photo_server}/html", LOOPBACK)
+
+
+def test_accepted_content_types_is_a_setting(photo_server: str) -> None:
+    images_only = FetchPolicy(allowed_networks=("127.0.0.0/8",), accepted_content_types={"image/*"})
+    assert "'application/octet-stream' is not accepted" in refused(
+        f"{photo_server}/octet", images_only
+    )
+    assert fetch_photo(f"{photo_server}/photo.jpg", listing_id="1", policy=images_only) == PHOTO
 
 
 def test_body_over_the_limit_stops_the_download(photo_server: str) -> None:
