@@ -22,8 +22,10 @@ import hashlib
 import io
 import logging
 import re
+import struct
 import threading
 import warnings
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -61,7 +63,20 @@ JPEG_QUALITY = 92
 _WHITE = (255, 255, 255)
 _WARNINGS_LOCK = threading.Lock()
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError)
+# What Pillow, its plugins and pillow-heif raise on bad input (libavif and libheif
+# failures surface as RuntimeError); translated to PhotoRejectedError at this boundary.
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    IndexError,
+    KeyError,
+    TypeError,
+    RuntimeError,
+    struct.error,
+    zlib.error,
+)
 # The formats Pillow may open for each sniffed media type; nothing else is tried.
 _PIL_FORMATS = {
     "image/jpeg": ["JPEG", "MPO"],
