@@ -16,7 +16,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-__all__ = ["WEIGHTS_MARKER", "build_tiny_inpaint_pipeline", "byte_level_vocab"]
+__all__ = [
+    "WEIGHTS_MARKER",
+    "build_tiny_controlnet",
+    "build_tiny_inpaint_pipeline",
+    "build_tiny_segmentation_model",
+    "byte_level_vocab",
+]
 
 #: Prompt length of the tiny text encoder, in tokens.  Its tokenizer has no merges, so
 #: a token is one byte and the graphs' prompts need more than CLIP's usual 77.
@@ -140,11 +146,77 @@ def build_tiny_inpaint_pipeline(path: str | Path, seed: int = 0) -> Path:
         requires_safety_checker=False,
     )
     pipe.save_pretrained(path)
+    _write_marker(path, "build_tiny_inpaint_pipeline", seed)
+    return path
+
+
+def build_tiny_controlnet(path: str | Path, seed: int = 0) -> Path:
+    """Build a tiny random edge ``ControlNetModel`` that fits the tiny inpainting UNet.
+
+    Point ``controlnet_model`` at it together with a tiny pipeline from
+    :func:`build_tiny_inpaint_pipeline` to run the ControlNet path of ``staging``.
+    """
+    import torch
+    from diffusers import ControlNetModel
+
+    path = Path(path)
+    torch.manual_seed(seed)
+    controlnet = ControlNetModel(
+        block_out_channels=(16, 32),
+        layers_per_block=1,
+        norm_num_groups=8,
+        in_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=(2, 4),
+        conditioning_embedding_out_channels=(8, 16),
+    )
+    controlnet.save_pretrained(path)
+    _write_marker(path, "build_tiny_controlnet", seed)
+    return path
+
+
+def build_tiny_segmentation_model(path: str | Path, seed: int = 0) -> Path:
+    """Build a tiny random SegFormer with ADE20K-style labels (wall, floor, ceiling...).
+
+    Point ``segmentation_model`` at it to run the model path of ``segment_rooms`` and
+    of ``declutter``'s mask.
+    """
+    import torch
+    from transformers import (
+        SegformerConfig,
+        SegformerForSemanticSegmentation,
+        SegformerImageProcessor,
+    )
+
+    path = Path(path)
+    labels = ["wall", "floor", "ceiling", "windowpane", "door", "sofa", "table", "plant"]
+    config = SegformerConfig(
+        num_channels=3,
+        num_encoder_blocks=2,
+        depths=[1, 1],
+        sr_ratios=[4, 2],
+        hidden_sizes=[8, 16],
+        patch_sizes=[7, 3],
+        strides=[4, 2],
+        num_attention_heads=[1, 2],
+        mlp_ratios=[2, 2],
+        decoder_hidden_size=16,
+        id2label=dict(enumerate(labels)),
+        label2id={name: i for i, name in enumerate(labels)},
+    )
+    torch.manual_seed(seed)
+    SegformerForSemanticSegmentation(config).save_pretrained(path)
+    SegformerImageProcessor(size={"height": 64, "width": 64}).save_pretrained(path)
+    _write_marker(path, "build_tiny_segmentation_model", seed)
+    return path
+
+
+def _write_marker(path: Path, builder: str, seed: int) -> None:
     marker = {
         "weights": "untrained",
-        "builder": "bkbn_pipelines.runtime.testing.build_tiny_inpaint_pipeline",
+        "builder": f"bkbn_pipelines.runtime.testing.{builder}",
         "seed": seed,
         "note": "random weights for tests; outputs are noise-like and must not be used",
     }
     (path / WEIGHTS_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
-    return path

@@ -192,3 +192,30 @@ def test_declutter_finds_objects_itself_and_takes_data_uris(tiny_runtime) -> Non
     assert _result(events).data["masked_share"] == 0.0
     with pytest.raises(InvalidParamsError, match="mask"):
         list(tiny_runtime.run("declutter", [photo], {"mask": "data:image/png;base64,@@"}))
+
+
+def test_controlnet_and_segmentation_model_paths(tiny_settings, tmp_path) -> None:
+    from bkbn_pipelines.runtime.testing import (
+        build_tiny_controlnet,
+        build_tiny_segmentation_model,
+    )
+
+    settings = tiny_settings.with_changes(
+        controlnet_model=str(build_tiny_controlnet(tmp_path / "controlnet")),
+        segmentation_model=str(build_tiny_segmentation_model(tmp_path / "segformer")),
+        steps=2,
+    )
+    runtime = LocalRuntime(settings)
+    photo = photo_bytes("int_cc0_kitchen.jpg")
+    staged = _result(list(runtime.run("staging", [photo], {"style": "japandi", "seed": 1})))
+    assert staged.data["structure"] == "controlnet"
+    assert staged.data["segmentation"] == "model"
+    assert staged.data["weights"] == "untrained"
+    cleared = _result(list(runtime.run("declutter", [photo], {"seed": 1})))
+    assert cleared.data["mask_source"] == "model"
+    broken = tmp_path / "empty"
+    broken.mkdir()
+    with pytest.raises(ModelNotFoundError, match="BKBN_CONTROLNET_MODEL"):
+        LocalRuntime(settings.with_changes(controlnet_model=str(broken))).run(
+            "staging", [photo], {"style": "japandi"}
+        )

@@ -130,6 +130,11 @@ def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(resized, dtype=np.float32) / 255.0
 
 
+def combined_weights(*labels: str | None) -> str:
+    """``"untrained"`` when any model the run used is untrained, else ``"pretrained"``."""
+    return "untrained" if "untrained" in labels else "pretrained"
+
+
 def warn_untrained(ctx: Any, pipeline: InpaintPipeline) -> None:
     if pipeline.weights == "untrained":
         logger.warning(

@@ -96,6 +96,7 @@ def mask(ctx: RunContext) -> None:
         layout = heuristic_layout(rgb)
     else:
         layout = layout_from_labels(rgb, *model.labels_of(work))
+        ctx.values["segmentation_weights"] = model.weights
     ctx.values["mask"] = clutter_mask(rgb, layout)
     ctx.values["mask_source"] = layout.method
 
@@ -134,7 +135,7 @@ def composite(ctx: RunContext) -> None:
     ctx.fields.update(
         width=image.width,
         height=image.height,
-        weights=pipeline.weights,
+        weights=_shared.combined_weights(pipeline.weights, ctx.values.get("segmentation_weights")),
         usage={"tokens": render_tokens(image.width * image.height / 1e6, steps)},
         mask_source=ctx.values["mask_source"],
         masked_share=round(float(ctx.values["mask"].mean()), 4),

@@ -143,6 +143,7 @@ def segment_rooms(ctx: RunContext) -> None:
     else:
         ids, names = model.labels_of(work)
         ctx.values["layout"] = layout_from_labels(rgb, ids, names)
+        ctx.values["segmentation_weights"] = model.weights
 
 
 def condition_style(ctx: RunContext) -> None:
@@ -200,7 +201,7 @@ def upscale(ctx: RunContext) -> None:
     ctx.fields.update(
         width=image.width,
         height=image.height,
-        weights=pipeline.weights,
+        weights=_shared.combined_weights(pipeline.weights, ctx.values.get("segmentation_weights")),
         usage={"tokens": render_tokens(image.width * image.height / 1e6, steps)},
         style=ctx.params["style"],
         room_type=ctx.params["room_type"],
