@@ -338,6 +338,18 @@ def _png16(depth_mm: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+class _FixedTimeZip:
+    """Members dated 1980-01-01, so the same frames always give the same bytes."""
+
+    def __init__(self, archive: zipfile.ZipFile) -> None:
+        self.archive = archive
+
+    def writestr(self, name: str, data: bytes | str, *, stored: bool = False) -> None:
+        info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+        info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
+        self.archive.writestr(info, data)
+
+
 def write_capture(
     frames: Sequence[Mapping[str, Any]],
     *,
@@ -366,7 +378,8 @@ def write_capture(
     if extra:
         meta.update(extra)
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        archive = _FixedTimeZip(zf)
         for i, frame in enumerate(frames):
             intrinsics = frame["intrinsics"]
             if isinstance(intrinsics, Intrinsics):
@@ -379,7 +392,7 @@ def write_capture(
             if image is not None:
                 ext = "png" if image[:4] == b"\x89PNG" else "jpg"
                 entry["image"] = f"frames/{i:05d}.{ext}"
-                archive.writestr(entry["image"], image, compress_type=zipfile.ZIP_STORED)
+                archive.writestr(entry["image"], image, stored=True)
             if frame.get("depth_mm") is not None:
                 entry["depth"] = f"depth/{i:05d}.png"
                 archive.writestr(entry["depth"], _png16(frame["depth_mm"]))

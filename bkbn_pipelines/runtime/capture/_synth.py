@@ -255,7 +255,7 @@ def _render(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Depth in millimetres (uint16, 0 = no return) and an RGB image for one pose."""
     w, h = intrinsics.width, intrinsics.height
-    u, v = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
+    u, v = np.meshgrid(np.arange(w, dtype=float), np.arange(h, dtype=float))
     rays = np.stack(
         [(u - intrinsics.cx) / intrinsics.fx, (v - intrinsics.cy) / intrinsics.fy, np.ones_like(u)],
         axis=-1,
@@ -282,12 +282,13 @@ def _render(
     with np.errstate(divide="ignore", invalid="ignore"):
         t_floor = np.where(dh < 0, -oh / dh, np.inf)
         t_ceil = np.where(dh > 0, (height - oh) / dh, np.inf)
+    # the ground goes on outside (seen through doors and windows); the ceiling does not
     for t_plane, code in ((t_floor, 2), (t_ceil, 3)):
         closer = t_plane < depth
-        px, py = ox + t_plane * dx, oy + t_plane * dy
-        inside = np.zeros_like(closer)
-        inside[closer] = shapely.contains_xy(footprint, px[closer], py[closer])
-        take = closer & inside
+        take = closer.copy()
+        if code == 3:
+            px, py = ox + t_plane * dx, oy + t_plane * dy
+            take[closer] = shapely.contains_xy(footprint, px[closer], py[closer])
         depth = np.where(take, t_plane, depth)
         kind = np.where(take, code, kind)
 
@@ -340,7 +341,7 @@ def synthesize_capture(
     wall_height = float(plan.get("wall_height", 2.6))
     edges = _edges(_prisms(plan, truth))
     fx = width / 2 / np.tan(np.radians(hfov_deg) / 2)
-    intrinsics = Intrinsics(fx, fx, width / 2, height / 2, width, height)
+    intrinsics = Intrinsics(fx, fx, (width - 1) / 2, (height - 1) / 2, width, height)
     frames = []
     for i, (x, y, heading, label) in enumerate(_walk(truth, frames_per_room, rng)):
         pose = _pose(x, y, camera_height + rng.normal(0, 0.02), heading, rng.normal(0, 0.03))
