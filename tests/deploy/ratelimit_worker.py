@@ -1,0 +1,67 @@
+"""One process of the shared rate-limit test: N staging calls with one API key.
+
+Usage: python ratelimit_worker.py BASE_URL N MODE START_AT [REDIS_URL PREFIX]
+(the API key comes from BKBN_API_KEY). MODE is ``shared`` (a SharedPacer in Redis) or
+``local`` (the client's own in-process pacer). Starts at wall-clock START_AT so that the
+processes contend, and prints one JSON line: statuses seen on the wire, successes,
+failures.
+"""
+
+import base64
+import io
+import json
+import os
+import sys
+import time
+from collections import Counter
+
+import httpx
+from PIL import Image
+
+from bkbn_pipelines._contract import STYLES
+from bkbn_pipelines._errors import BkbnError
+from bkbn_pipelines.client import BackboneClient
+from bkbn_pipelines.client._shared_ratelimit import SharedPacer, pacer_key
+
+
+class CountingTransport(httpx.HTTPTransport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.statuses: Counter[int] = Counter()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        self.statuses[response.status_code] += 1
+        return response
+
+
+def main() -> None:
+    base_url, n, mode, start_at = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+    api_key = os.environ["BKBN_API_KEY"]
+    pacer = None
+    if mode == "shared":
+        redis_url, prefix = sys.argv[5], sys.argv[6]
+        pacer = SharedPacer(pacer_key(base_url, api_key), redis_url=redis_url, prefix=prefix)
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (180, 170, 160)).save(buf, format="PNG")
+    image = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    transport = CountingTransport()
+    client = BackboneClient(
+        base_url=base_url, api_key=api_key, transport=transport, pacer=pacer, max_retries=4
+    )
+    ok = failed = 0
+    time.sleep(max(0.0, start_at - time.time()))
+    for _ in range(n):
+        try:
+            client.staging.create(image=image, style=STYLES[0])
+            ok += 1
+        except BkbnError as exc:
+            failed += 1
+            print(f"failed: {type(exc).__name__}", file=sys.stderr)
+    client.close()
+    statuses = {str(k): v for k, v in transport.statuses.items()}
+    print(json.dumps({"ok": ok, "failed": failed, "statuses": statuses}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""Two processes, one API key: with the shared pacer the emulator's limit is never hit.
+
+The emulator runs in this process with 2-second rate-limit windows (so the test needs
+seconds, not minutes) and a key allowed 8 requests per window. Two worker processes make
+12 staging calls each at the same moment, 3 windows' worth together. Every 429 they
+receive is counted on the wire, before the client's retries hide it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from bkbn_pipelines.client._ratelimit import PacerState
+from bkbn_pipelines.client._shared_ratelimit import RedisPacerStore, SharedPacer, pacer_key
+from bkbn_pipelines.emulator._config import load_config
+from bkbn_pipelines.emulator.testing import EmulatorAdmin, serve_in_thread
+
+WORKER = Path(__file__).with_name("ratelimit_worker.py")
+EMULATOR_CONFIG = Path(__file__).parents[1] / "emulator_test_config.yaml"
+LIMIT = 8
+CALLS = 12
+
+
+@pytest.fixture(scope="module")
+def fast_windows() -> Iterator[tuple[str, EmulatorAdmin]]:
+    config = load_config(EMULATOR_CONFIG).model_copy(update={"rate_limit_window_s": 2.0})
+    with serve_in_thread(config, test_mode=True) as url, EmulatorAdmin(url) as admin:
+        yield url, admin
+
+
+@pytest.fixture
+def prefix(redis_url: str) -> Iterator[str]:
+    value = f"bkbn-test-{secrets.token_hex(4)}:pacer:"
+    yield value
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{value}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def _two_workers(url: str, api_key: str, mode: str, extra: list[str]) -> list[dict]:
+    start_at = time.time() + 3.0  # both are running and have imported by then
+    env = {**os.environ, "BKBN_API_KEY": api_key}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(WORKER), url, str(CALLS), mode, str(start_at), *extra],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=90)
+        assert proc.returncode == 0, err
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    return results
+
+
+def test_two_processes_share_one_budget(
+    fast_windows: tuple[str, EmulatorAdmin], redis_url: str, prefix: str
+) -> None:
+    url, admin = fast_windows
+    key = admin.new_key(requests_per_minute=LIMIT, tokens_per_minute=10**9)
+
+    results = _two_workers(url, key.api_key, "shared", [redis_url, prefix])
+
+    assert [r["ok"] for r in results] == [CALLS, CALLS]
+    assert sum(r["statuses"].get("429", 0) for r in results) == 0, results
+    assert admin.stats(key.org)["renders"] == 2 * CALLS
+
+
+def test_without_sharing_the_same_load_meets_429s(
+    fast_windows: tuple[str, EmulatorAdmin],
+) -> None:
+    """The control: each process paces alone, and together they overrun the limit."""
+    url, admin = fast_windows
+    key = admin.new_key(requests_per_minute=LIMIT, tokens_per_minute=10**9)
+
+    results = _two_workers(url, key.api_key, "local", [])
+
+    assert sum(r["statuses"].get("429", 0) for r in results) > 0, results
+
+
+def test_state_in_redis_names_no_credential(redis_url: str, prefix: str) -> None:
+    api_key = "bkbn_sk_live_" + secrets.token_hex(16)
+    key = pacer_key("https://api.example", api_key)
+    pacer = SharedPacer(key, redis_url=redis_url, prefix=prefix)
+    pacer.update(
+        {
+            "bkbn-ratelimit-requests-limit": "10",
+            "bkbn-ratelimit-requests-remaining": "7",
+            "bkbn-ratelimit-requests-reset": "30",
+        }
+    )
+    assert pacer.reserve() == 0.0
+
+    client = redis.Redis.from_url(redis_url)
+    stored = {k: client.get(k) for k in client.scan_iter(match=f"{prefix}*")}
+    client.close()
+    assert list(stored) == [f"{prefix}{key}".encode()]  # the lock is released and gone
+    assert api_key.encode() not in b"".join([*stored, *stored.values()])
+    assert api_key not in repr(pacer)
+
+    # A second process (here: a second pacer) sees the request the first one counted.
+    other = RedisPacerStore(redis.Redis.from_url(redis_url), prefix)
+    state = other.load(key)
+    assert isinstance(state, PacerState)
+    assert state.requests_limit == 10 and state.requests_remaining == 6
+    pacer.close()
