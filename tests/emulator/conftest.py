@@ -45,3 +45,30 @@ def api(emulator_url: str, key: TestKey) -> Iterator[httpx.Client]:
     """A plain httpx client with the fresh key's headers."""
     with httpx.Client(base_url=emulator_url, headers=headers_for(key), timeout=30) as client:
         yield client
+
+
+def sse_events(lines) -> list[dict]:
+    """Parse SSE lines (from ``iter_lines``) into dicts with ``id``, ``event``, ``data``."""
+    events, current = [], {}
+    for line in lines:
+        if line == "":
+            if current:
+                events.append(current)
+            current = {}
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        current[name] = value[1:] if value.startswith(" ") else value
+    if current:
+        events.append(current)
+    return events
+
+
+def stream(client: httpx.Client, method: str, url: str, **kwargs) -> list[dict]:
+    """Run one streaming request to the end; its events."""
+    headers = {"accept": "text/event-stream", **kwargs.pop("headers", {})}
+    with client.stream(method, url, headers=headers, **kwargs) as response:
+        assert response.status_code == 200, response.read()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        return sse_events(response.iter_lines())
