@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 import tempfile
 import threading
 import warnings
@@ -130,7 +132,17 @@ def _untrained_fallback(settings: RuntimeSettings) -> Path:
                 "(results will be labelled untrained)",
                 folder,
             )
-            build_tiny_inpaint_pipeline(folder)
+            # Built beside the target and renamed, so another process never sees half.
+            base.mkdir(parents=True, exist_ok=True)
+            scratch = Path(tempfile.mkdtemp(prefix=f".{_UNTRAINED_DIR}-", dir=base))
+            build_tiny_inpaint_pipeline(scratch / "pipeline")
+            try:
+                os.replace(scratch / "pipeline", folder)
+            except OSError:  # another process finished first
+                if not (folder / "model_index.json").is_file():
+                    raise
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
     return folder
 
 
