@@ -219,3 +219,33 @@ def test_controlnet_and_segmentation_model_paths(tiny_settings, tmp_path) -> Non
         LocalRuntime(settings.with_changes(controlnet_model=str(broken))).run(
             "staging", [photo], {"style": "japandi"}
         )
+
+
+def test_concurrent_runs_share_one_pipeline_safely(tiny_settings) -> None:
+    runtime = LocalRuntime(tiny_settings.with_changes(steps=2))
+    photo = photo_bytes("int_cc0_kitchen.jpg")
+    params = {"style": "coastal", "seed": 21}
+    results: list = [None, None]
+
+    def work(index: int) -> None:
+        results[index] = list(runtime.run("staging", [photo], params))[-1]
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert all(isinstance(r, Result) for r in results), results
+    assert results[0].artifacts["image"].data == results[1].artifacts["image"].data
+
+
+def test_a_run_cancelled_before_it_starts_renders_nothing(tiny_runtime) -> None:
+    cancel = threading.Event()
+    cancel.set()
+    events = list(
+        tiny_runtime.run(
+            "staging", [photo_bytes("int_cc0_kitchen.jpg")], {"style": "coastal"}, cancel=cancel
+        )
+    )
+    assert [e.type for e in events] == ["run.start", "error"]
+    assert events[-1].error_type == "cancelled"
