@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 PHOTO = sample_jpeg()
+_SEEN: dict[str, list[str | None]] = {}
 
 
 class PhotoHandler(http.server.BaseHTTPRequestHandler):
@@ -108,7 +109,15 @@ def photo_server() -> Iterator[str]:
     """Base URL of the photo server on 127.0.0.1."""
     server = _Server(("127.0.0.1", 0), PhotoHandler)
     for running in _serve(server):
-        yield f"http://127.0.0.1:{running.server_address[1]}"
+        url = f"http://127.0.0.1:{running.server_address[1]}"
+        _SEEN[url] = running.seen
+        yield url
+
+
+@pytest.fixture(scope="module")
+def photo_server_seen(photo_server: str) -> list[str | None]:
+    """``Host`` headers received by :func:`photo_server`, oldest first."""
+    return _SEEN[photo_server]
 
 
 @pytest.fixture(scope="module")

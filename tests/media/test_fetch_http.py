@@ -182,3 +182,25 @@ def test_policy_is_checked_and_frozen() -> None:
 def test_malformed_url() -> None:
     assert "malformed URL" in refused("http://[::1/a", photo="a")
     assert "URL has no host" in refused("http:///photo.jpg", photo="photo.jpg")
+
+
+def test_connection_goes_to_the_address_that_was_checked(
+    photo_server: str, photo_server_seen: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A rebinding resolver: the first answer passes the check, later ones point inside.
+    import socket
+
+    real = socket.getaddrinfo
+    answers = iter(["127.0.0.1"] + ["10.0.0.1"] * 10)
+
+    def rebinding(host, port, *args, **kwargs):
+        if host == "photos.test":
+            return real(next(answers), port, *args, **kwargs)
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    port = photo_server.rsplit(":", 1)[1]
+    policy = FetchPolicy(allowed_networks=("127.0.0.1/32",), connect_timeout=2)
+    data = fetch_photo(f"http://photos.test:{port}/photo.jpg", listing_id="1", policy=policy)
+    assert data == PHOTO
+    assert photo_server_seen[-1] == f"photos.test:{port}"  # the name still goes in Host
