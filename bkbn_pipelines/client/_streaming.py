@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
@@ -215,6 +216,8 @@ def _sync_events(session: _Session) -> Iterator[Event]:
             except _DROPS as exc:
                 response.close()
                 session.response = None
+                if session.closed:
+                    return
                 if state.can_resume():
                     delay, request = session.resume_request()
                     transport.sleep(delay)
@@ -263,6 +266,8 @@ async def _async_events(session: _Session) -> AsyncIterator[Event]:
             except _DROPS as exc:
                 await response.aclose()
                 session.response = None
+                if session.closed:
+                    return
                 if state.can_resume():
                     delay, request = session.resume_request()
                     await transport.sleep(delay)
@@ -329,9 +334,13 @@ class RunStream(_StreamBase):
     ) -> None:
         state = _StreamState(include_pings=include_pings, max_resumes=max_resumes, what=what)
         self._session = _Session(transport, open_first, state, max_event_size)
-        self._iterator: Iterator[Event] | None = None
+        self._iterator: weakref.ref[Iterator[Event]] | None = None
+        self._next: Iterator[Event] | None = None
+        self._started = False
+        self._entered = False
 
     def __enter__(self) -> RunStream:
+        self._entered = True
         if self._session.response is None:
             _sync_open(self._session)
         return self
@@ -340,12 +349,25 @@ class RunStream(_StreamBase):
         self.close()
 
     def __iter__(self) -> Iterator[Event]:
-        if self._iterator is None:
-            self._iterator = _sync_events(self._session)
-        return self._iterator
+        # The stream keeps only a weak reference to its generator: a caller that
+        # breaks out of ``for event in stream`` drops the generator, whose ``finally``
+        # releases the connection even while ``stream`` itself is still referenced.
+        live = self._iterator() if self._iterator is not None else None
+        if live is not None:
+            return live
+        if self._started:
+            raise APIStreamError(f"{self._session.state.what}: a stream is read only once")
+        self._started = True
+        generator = _sync_events(self._session)
+        self._iterator = weakref.ref(generator)
+        if self._entered:  # inside ``with``, the block owns the connection's lifetime
+            self._next = generator
+        return generator
 
     def __next__(self) -> Event:
-        return next(iter(self))
+        if self._next is None:
+            self._next = iter(self)
+        return next(self._next)
 
     def until_result(self) -> Result:
         """Read to the end; the ``Result``, or :class:`RunFailedError` for an error."""
@@ -366,9 +388,11 @@ class RunStream(_StreamBase):
         """Release the connection.  Safe to call more than once."""
         session = self._session
         session.closed = True
-        iterator, self._iterator = self._iterator, None
+        ref, self._iterator, self._next = self._iterator, None, None
+        iterator = ref() if ref is not None else None
         if iterator is not None:
-            iterator.close()  # type: ignore[attr-defined]
+            with contextlib.suppress(ValueError):  # "generator already executing"
+                iterator.close()  # type: ignore[attr-defined]
         response, session.response = session.response, None
         if response is not None:
             response.close()
@@ -377,7 +401,8 @@ class RunStream(_StreamBase):
         # Last resort for a stream opened with ``with``-less ``__enter__`` and dropped;
         # a live generator closes its own response when it is collected.
         session = getattr(self, "_session", None)
-        if session is not None and session.response is not None and self._iterator is None:
+        live = self._iterator() if getattr(self, "_iterator", None) is not None else None
+        if session is not None and session.response is not None and live is None:
             with contextlib.suppress(Exception):
                 session.response.close()
 
@@ -397,9 +422,13 @@ class AsyncRunStream(_StreamBase):
     ) -> None:
         state = _StreamState(include_pings=include_pings, max_resumes=max_resumes, what=what)
         self._session = _Session(transport, open_first, state, max_event_size)
-        self._iterator: AsyncIterator[Event] | None = None
+        self._iterator: weakref.ref[AsyncIterator[Event]] | None = None
+        self._next: AsyncIterator[Event] | None = None
+        self._started = False
+        self._entered = False
 
     async def __aenter__(self) -> AsyncRunStream:
+        self._entered = True
         if self._session.response is None:
             await _async_open(self._session)
         return self
@@ -408,12 +437,22 @@ class AsyncRunStream(_StreamBase):
         await self.aclose()
 
     def __aiter__(self) -> AsyncIterator[Event]:
-        if self._iterator is None:
-            self._iterator = _async_events(self._session)
-        return self._iterator
+        live = self._iterator() if self._iterator is not None else None
+        if live is not None:
+            return live
+        if self._started:
+            raise APIStreamError(f"{self._session.state.what}: a stream is read only once")
+        self._started = True
+        generator = _async_events(self._session)
+        self._iterator = weakref.ref(generator)
+        if self._entered:  # inside ``async with``, the block owns the connection
+            self._next = generator
+        return generator
 
     async def __anext__(self) -> Event:
-        return await self.__aiter__().__anext__()
+        if self._next is None:
+            self._next = self.__aiter__()
+        return await self._next.__anext__()
 
     async def until_result(self) -> Result:
         try:
@@ -431,9 +470,11 @@ class AsyncRunStream(_StreamBase):
     async def aclose(self) -> None:
         session = self._session
         session.closed = True
-        iterator, self._iterator = self._iterator, None
+        ref, self._iterator, self._next = self._iterator, None, None
+        iterator = ref() if ref is not None else None
         if iterator is not None:
-            await iterator.aclose()  # type: ignore[attr-defined]
+            with contextlib.suppress(RuntimeError):  # "already running"
+                await iterator.aclose()  # type: ignore[attr-defined]
         response, session.response = session.response, None
         if response is not None:
             await response.aclose()

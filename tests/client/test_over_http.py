@@ -1,0 +1,294 @@
+"""The client against the emulator over loopback HTTP: cases 6 to 10 and the endpoints."""
+
+from __future__ import annotations
+
+import base64
+import io
+import threading
+import time
+
+import jwt
+import pytest
+from PIL import Image
+
+from bkbn_pipelines import (
+    AuthenticationError,
+    NotFoundError,
+    OAuthError,
+    RateLimitError,
+    RenderProgress,
+    Result,
+    RunFailedError,
+    RunStart,
+)
+from bkbn_pipelines.client import BackboneClient, Pacer
+
+
+def _photo_uri() -> str:
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 120, 60)).save(buf, "JPEG")
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+PHOTO = _photo_uri()
+STAGING = {"style": "scandi-warm"}
+
+
+@pytest.fixture
+def key(emulator_admin):
+    return emulator_admin.new_key(oauth_client=True)
+
+
+@pytest.fixture
+def client(emulator_url, key):
+    with BackboneClient(api_key=key.api_key, base_url=emulator_url, pacer=Pacer(key.org)) as c:
+        yield c
+
+
+def test_stream_blocking_retrieve_download_over_http(client, emulator_admin, key):
+    with client.workflows.stream("staging", input=PHOTO, params=STAGING) as stream:
+        events = list(stream)
+    assert isinstance(events[0], RunStart) and isinstance(events[-1], Result)
+    assert any(isinstance(e, RenderProgress) for e in events)
+    assert stream.request_id.startswith("req_")
+    result = events[-1]
+    assert client.runs.retrieve(stream.run_id)["status"] == "succeeded"
+    image = client.files.download_artifact(result.data["outputs"]["image"])
+    assert image.media_type == "image/png" and image.data.startswith(b"\x89PNG")
+    blocking = client.workflows.run("relight", input=PHOTO)
+    assert blocking.url and blocking.data["graph"].startswith("relight")
+    staged = client.staging.create(image=PHOTO, style="coastal", resolution="1k", seed=3)
+    assert staged.data["graph"].startswith("staging")
+    replay = list(client.runs.events(stream.run_id, last_event_id=f"{stream.run_id}:2"))
+    assert [e.id for e in replay] == [e.id for e in events[2:]]
+    assert emulator_admin.renders(key.org) == 3
+    with pytest.raises(NotFoundError):
+        client.workflows.run("no-such-graph", input=PHOTO)
+
+
+def test_case_06_drop_mid_event_resumes_and_renders_once(client, emulator_admin, key):
+    emulator_admin.set_faults(
+        api_key=key.api_key, streams=[{"action": "drop_mid_event", "after_events": 1}]
+    )
+    stream = client.workflows.stream("staging", input=PHOTO, params=STAGING)
+    events = list(stream)
+    assert isinstance(events[-1], Result)
+    assert stream.resumes == 1
+    ids = [e.id for e in events]
+    assert ids == [f"{stream.run_id}:{n}" for n in range(1, len(ids) + 1)]  # none lost, none twice
+    assert emulator_admin.renders(key.org) == 1
+
+
+def test_drop_after_events_resumes_async_too(emulator_url, emulator_admin, key):
+    import asyncio
+
+    from bkbn_pipelines.client import AsyncBackboneClient
+
+    emulator_admin.set_faults(api_key=key.api_key, streams=[{"action": "drop", "after_events": 3}])
+
+    async def main():
+        async with AsyncBackboneClient(api_key=key.api_key, base_url=emulator_url) as c:
+            stream = c.workflows.stream("staging", input=PHOTO, params=STAGING)
+            return await stream.until_result(), stream.resumes
+
+    result, resumes = asyncio.run(main())
+    assert result.url and resumes == 1
+    assert emulator_admin.renders(key.org) == 1
+
+
+def test_case_07_401_json_body_on_streaming_post(emulator_url):
+    with BackboneClient(api_key="bkbn_sk_not_a_real_key_000", base_url=emulator_url) as c:
+        with pytest.raises(AuthenticationError) as info:
+            c.workflows.stream("staging", input=PHOTO, params=STAGING).until_result()
+    assert info.value.status_code == 401
+    assert info.value.error_type == "authentication_error"
+    assert info.value.request_id.startswith("req_")
+    assert "bkbn_sk_not_a_real_key_000" not in str(info.value)
+
+
+def test_case_08_retry_after_date_then_bare_429_then_success(emulator_url, emulator_admin, key):
+    emulator_admin.set_faults(
+        api_key=key.api_key,
+        fail=[
+            {"nth": 1, "status": 429, "retry_after_http_date": 3},
+            {"nth": 2, "status": 429},
+        ],
+    )
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        time.sleep(seconds)
+
+    with BackboneClient(
+        api_key=key.api_key, base_url=emulator_url, sleep=sleep, pacer=Pacer(key.org)
+    ) as c:
+        t0 = time.monotonic()
+        result = c.workflows.run("staging", input=PHOTO, params=STAGING)
+        elapsed = time.monotonic() - t0
+    assert result.url
+    retry_waits = [w for w in waits if w > 0.05]
+    assert 1.9 < retry_waits[0] <= 3.0  # the HTTP date, whole seconds
+    assert 0.75 <= retry_waits[1] <= 1.0  # no header: backoff 0.5 * 2 minus jitter
+    assert elapsed >= sum(retry_waits)
+    assert emulator_admin.renders(key.org) == 1
+
+
+def test_retries_exhausted_on_429_raise_rate_limit_error(client, emulator_admin, key):
+    emulator_admin.set_faults(api_key=key.api_key, rate_limit_burst={"count": 3, "retry_after": 0})
+    with pytest.raises(RateLimitError) as info:
+        client.workflows.run("staging", input=PHOTO, params=STAGING)
+    assert info.value.status_code == 429 and info.value.error_type == "rate_limit_error"
+
+
+def test_case_09_connections_released_on_break_and_raise(emulator_url, key):
+    import gc
+
+    import httpx
+
+    timeout = httpx.Timeout(10.0, pool=3.0)  # a leaked pool would time out here
+    gc.disable()  # release must not wait for the cycle collector
+    try:
+        with BackboneClient(
+            api_key=key.api_key,
+            base_url=emulator_url,
+            max_connections=2,
+            timeout=timeout,
+            pacer=Pacer(key.org),
+            max_retries=0,
+        ) as c:
+            # 1: read to the end.
+            done = c.workflows.stream("staging", input=PHOTO, params=STAGING)
+            assert list(done)[-1].type == "result"
+            # 2: broken off after the first event; the stream object stays referenced.
+            broken = c.workflows.stream("staging", input=PHOTO, params=STAGING)
+            for _event in broken:
+                break
+            # 3: the consumer raises; the stream object stays referenced.
+            raising = c.workflows.stream("staging", input=PHOTO, params=STAGING)
+            with pytest.raises(KeyError):
+                for _event in raising:
+                    raise KeyError("consumer bug")
+            # The third run succeeds, and so do two more at once: the pool is free.
+            assert c.workflows.stream("staging", input=PHOTO, params=STAGING).until_result()
+            with c.workflows.stream("staging", input=PHOTO, params=STAGING) as s:
+                next(iter(s))
+            with (
+                pytest.raises(ValueError),
+                c.workflows.stream("staging", input=PHOTO, params=STAGING) as s,
+            ):
+                for _event in s:
+                    raise ValueError("consumer bug")
+            first = c.workflows.stream("staging", input=PHOTO, params=STAGING)
+            second = c.workflows.stream("staging", input=PHOTO, params=STAGING)
+            with first, second:
+                assert next(iter(first)).type == "run.start"
+                assert second.until_result().url
+                assert first.until_result().url
+            assert all(x is not None for x in (done, broken, raising))  # still referenced
+    finally:
+        gc.enable()
+
+
+def test_case_10_ten_threads_one_refresh(emulator_url, emulator_admin, key):
+    with BackboneClient(
+        client_id=key.client_id,
+        client_secret=key.client_secret,
+        base_url=emulator_url,
+        pacer=Pacer(key.org),
+    ) as c:
+        c.workflows.run("relight", input=PHOTO)  # earns the first token
+        assert c.token_refreshes == 1
+        assert emulator_admin.expire_tokens(client_id=key.client_id) >= 1
+        emulator_admin.set_faults(client_id=key.client_id, single_use_grants=True)
+        barrier = threading.Barrier(10)
+        results, errors = [], []
+
+        def work():
+            barrier.wait()
+            try:
+                results.append(c.workflows.run("relight", input=PHOTO))
+            except Exception as exc:  # collected for the assertion below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work) for _ in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert len(results) == 10
+        assert c.token_refreshes == 2  # one refresh for all ten
+
+
+def test_idempotency_key_reuse_answers_the_same_run(client, emulator_admin, key):
+    first = client.workflows.run("staging", input=PHOTO, params=STAGING, idempotency_key="k-1")
+    again = client.workflows.run("staging", input=PHOTO, params=STAGING, idempotency_key="k-1")
+    assert first.url == again.url
+    stream = client.workflows.stream("staging", input=PHOTO, params=STAGING, idempotency_key="k-2")
+    streamed = stream.until_result()
+    replayed = client.workflows.stream(
+        "staging", input=PHOTO, params=STAGING, idempotency_key="k-2"
+    ).until_result()
+    assert streamed.url == replayed.url
+    assert emulator_admin.renders(key.org) == 2
+
+
+def test_500_on_post_is_retried_without_second_render(client, emulator_admin, key):
+    emulator_admin.set_faults(api_key=key.api_key, fail=[{"nth": 1, "status": 500}])
+    client._transport._sleep_override = lambda s: None
+    assert client.workflows.stream("staging", input=PHOTO, params=STAGING).until_result().url
+    assert emulator_admin.renders(key.org) == 1
+
+
+def test_oauth_client_credentials_and_refused_grant(emulator_url, key):
+    with BackboneClient(
+        client_id=key.client_id, client_secret=key.client_secret, base_url=emulator_url
+    ) as c:
+        token = c.oauth.token(client_id=key.client_id, client_secret=key.client_secret)
+        assert token["token_type"].lower() == "bearer" and token["expires_in"] > 0
+        assert c.workflows.run("relight", input=PHOTO).url
+    with (
+        BackboneClient(
+            client_id=key.client_id, client_secret="wrong-secret-value", base_url=emulator_url
+        ) as c,
+        pytest.raises(OAuthError) as info,
+    ):
+        c.workflows.run("relight", input=PHOTO)
+    assert info.value.error_type == "invalid_client"
+    assert "wrong-secret-value" not in str(info.value)
+
+
+def test_workload_identity_over_http(emulator_url, emulator_admin, key, tmp_path):
+    secret = "federation-test-secret-0123456789abcdef"
+    rule_id = emulator_admin.add_federation_rule(
+        org=key.org, issuer="https://issuer.test", audience="bkbn", hs256_secret=secret
+    )
+    claims = {"iss": "https://issuer.test", "aud": "bkbn", "sub": "pod", "exp": time.time() + 600}
+    path = tmp_path / "token"
+    path.write_text(jwt.encode(claims, secret, algorithm="HS256"))
+    with BackboneClient(
+        federation_rule_id=rule_id, assertion=str(path), base_url=emulator_url
+    ) as c:
+        assert c.workflows.run("relight", input=PHOTO).url
+    expired = jwt.encode({**claims, "exp": time.time() - 60}, secret, algorithm="HS256")
+    with (
+        BackboneClient(
+            federation_rule_id=rule_id, assertion=lambda: expired, base_url=emulator_url
+        ) as c,
+        pytest.raises(OAuthError) as info,
+    ):
+        c.workflows.run("relight", input=PHOTO)
+    assert info.value.error_type == "invalid_grant"
+
+
+def test_error_event_becomes_run_failed(client):
+    stream = client.workflows.stream("staging", input=PHOTO, params={"style": "baroque"})
+    try:
+        stream.until_result()
+    except RunFailedError as exc:
+        assert exc.error_type == "invalid_request_error"
+    except Exception as exc:  # some servers refuse bad params before streaming
+        assert getattr(exc, "status_code", None) == 400
+    else:
+        pytest.fail("an unknown style must fail")
