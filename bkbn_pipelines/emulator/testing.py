@@ -48,7 +48,7 @@ def serve_in_thread(
     sock.bind((host, 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
+        uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=0.5)
     )
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="bkbn-emulator", daemon=True

@@ -1,0 +1,67 @@
+"""The default renderer: the local graph runtime behind the API."""
+
+from __future__ import annotations
+
+import httpx
+
+from bkbn_pipelines._events import Result
+from bkbn_pipelines.emulator import EmulatorConfig
+from bkbn_pipelines.emulator.testing import serve_in_thread
+from bkbn_pipelines.runtime import LocalRuntime, RuntimeSettings
+
+from .conftest import data_uri, headers_for, photo_bytes, sse_events
+
+KEY = "bkbn_sk_runtime_renderer"
+
+
+def _config() -> EmulatorConfig:
+    return EmulatorConfig.model_validate(
+        {
+            "organizations": [{"id": "o"}],
+            "api_keys": [{"key": KEY, "org": "o"}],
+            "runtime": {"device": "cpu"},
+        }
+    )
+
+
+def test_runtime_is_the_default_renderer():
+    assert EmulatorConfig().renderer == "runtime"
+
+
+def test_relight_through_the_api_matches_the_local_runtime():
+    photo = photo_bytes((96, 64), colour=(90, 70, 40))
+    local = list(LocalRuntime(RuntimeSettings(device="cpu")).run("relight", [photo], {}))
+    expected = local[-1]
+    assert isinstance(expected, Result)
+    with (
+        serve_in_thread(_config()) as url,
+        httpx.Client(base_url=url, headers=headers_for(KEY), timeout=60) as api,
+    ):
+        with api.stream(
+            "POST",
+            "/v1/workflows/relight/run",
+            json={"input": data_uri(photo)},
+            headers={"accept": "text/event-stream"},
+        ) as response:
+            events = sse_events(response.iter_lines())
+        kinds = [e["event"] for e in events if e["event"] != "ping"]
+        assert kinds == [type(e).type for e in local]
+        result = api.get(f"/v1/workflows/runs/{response.headers['bkbn-run-id']}").json()
+        data = result["result"]
+        assert data["renderer"] == "runtime"
+        assert data["graph"] == "relight-v1.2"
+        assert (data["width"], data["height"]) == (96, 64)
+        image = api.get(data["url"])
+        assert image.content == expected.artifacts["image"].data
+
+
+def test_runtime_refusals_become_http_errors():
+    with serve_in_thread(_config()) as url:
+        response = httpx.post(
+            f"{url}/v1/floor-plans",
+            json={"video": data_uri(b"not a zip", "application/zip")},
+            headers=headers_for(KEY),
+            timeout=60,
+        )
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "invalid_request_error"
