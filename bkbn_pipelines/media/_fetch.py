@@ -91,7 +91,13 @@ class FetchPolicy:
         if self.allowed_hosts is not None:
             hosts = frozenset(h.lower().rstrip(".") for h in self.allowed_hosts)
             object.__setattr__(self, "allowed_hosts", hosts)
-        object.__setattr__(self, "local_roots", tuple(Path(r) for r in self.local_roots))
+        roots = self.local_roots
+        if isinstance(roots, str | Path):
+            roots = (roots,)
+        object.__setattr__(self, "local_roots", tuple(Path(r) for r in roots))
+        if isinstance(self.allowed_networks, str):
+            object.__setattr__(self, "allowed_networks", (self.allowed_networks,))
+        object.__setattr__(self, "allowed_networks", tuple(self.allowed_networks))
         try:
             networks = tuple(ipaddress.ip_network(n, strict=False) for n in self.allowed_networks)
         except ValueError as exc:
@@ -175,7 +181,10 @@ def _fetch_http(url: str, policy: FetchPolicy, fail) -> bytes:
     )
     verify: ssl.SSLContext | bool = True
     if policy.ca_bundle:
-        verify = ssl.create_default_context(cafile=policy.ca_bundle)
+        try:
+            verify = ssl.create_default_context(cafile=policy.ca_bundle)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"FetchPolicy.ca_bundle cannot be loaded ({exc})") from None
     with httpx.Client(
         timeout=timeout, follow_redirects=False, trust_env=False, verify=verify
     ) as client:
@@ -189,7 +198,10 @@ def _fetch_http(url: str, policy: FetchPolicy, fail) -> bytes:
             if location is None:
                 logger.debug("fetched %s (%d bytes, %d redirects)", safe_url(url), len(body), hop)
                 return body
-            url = str(target.join(location))
+            try:
+                url = str(target.join(location))
+            except (httpx.InvalidURL, ValueError):
+                raise fail(f"malformed redirect from {safe_url(str(target))}") from None
             if _scheme(url) not in ("http", "https") or _scheme(url) not in policy.allowed_schemes:
                 raise fail(f"redirect to a scheme that is not allowed: {safe_url(url)}")
     raise fail(f"more than {policy.max_redirects} redirects (max_redirects)")

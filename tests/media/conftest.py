@@ -57,6 +57,8 @@ class PhotoHandler(http.server.BaseHTTPRequestHandler):
             self._send(302, b"", None, location=query.removeprefix("to="))
         elif path == "/relative":
             self._send(301, b"", None, location="/photo.jpg")
+        elif path == "/bad-redirect":
+            self._send(302, b"", None, location="http://[::1/a")
         elif path == "/loop":
             self._send(302, b"", None, location="/loop")
         elif path == "/big":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from _media_samples import sample_jpeg
 
@@ -173,14 +175,29 @@ def test_policy_is_checked_and_frozen() -> None:
         FetchPolicy(max_bytes=0)
     with pytest.raises(ConfigError, match="allowed_networks"):
         FetchPolicy(allowed_networks=("not-a-network",))
+    with pytest.raises(ConfigError, match="ca_bundle"):
+        fetch_photo(
+            "https://photos.example/a.jpg",
+            listing_id="1",
+            policy=FetchPolicy(ca_bundle="/nonexistent/ca.pem"),
+        )
+    loose = FetchPolicy(allowed_networks=["10.0.0.0/8"], local_roots="/srv/photos")
+    assert loose.allowed_networks == ("10.0.0.0/8",)
+    assert loose.local_roots == (Path("/srv/photos"),)
+    assert hash(loose) == hash(
+        FetchPolicy(allowed_networks=("10.0.0.0/8",), local_roots="/srv/photos")
+    )
     policy = FetchPolicy(storage_options={"secret": "aws-secret-value"})
     assert "aws-secret-value" not in repr(policy)
     with pytest.raises(AttributeError):
         policy.max_bytes = 1  # type: ignore[misc]
 
 
-def test_malformed_url() -> None:
+def test_malformed_url(photo_server: str) -> None:
     assert "malformed URL" in refused("http://[::1/a", photo="a")
+    assert "could not fetch" in refused(
+        f"{photo_server}/bad-redirect", LOOPBACK, photo="bad-redirect"
+    )
     assert "URL has no host" in refused("http:///photo.jpg", photo="photo.jpg")
 
 
