@@ -10,11 +10,15 @@ same assets run under a different executor.
 * :func:`scaleout_assets` - the assets with the op tags that route their steps: GPU
   assets get :func:`gpu_op_tags` (both engines read only their own tag, so one set of
   tags serves both), others get the default queue.
+* :func:`with_engine` - the project's whole ``Definitions`` on one of these engines:
+  every job (the nightly catalogue job, ``listing_media_job`` and the runs the listing
+  sensor requests) then runs its steps there. ``BKBN_EXECUTOR`` picks the engine.
 
 Which assets count as GPU assets: those whose ``local`` backend runs a diffusion
-pipeline - ``staged_renders`` and ``enhanced_photos`` (declutter inpainting). With the
-``api`` backend nothing needs a GPU, so the GPU tags belong only in deployments whose
-backend is ``local``; :func:`scaleout_assets` is where that choice is made.
+pipeline - ``staged_renders`` and ``enhanced_photos`` (declutter inpainting). The
+project computes all five media assets of a listing in one op (``listing_media``), so
+that op, and with it the listing's whole chain, goes to the GPU queue. With the ``api``
+backend nothing needs a GPU, and :func:`with_engine` leaves the tags off.
 
 The deployment files (``deploy/dagster.yaml``, ``deploy/celery.yaml``,
 ``deploy/helm/values.yaml``) and docs/deploy.md describe the rest.
@@ -22,6 +26,7 @@ The deployment files (``deploy/dagster.yaml``, ``deploy/celery.yaml``,
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -30,9 +35,12 @@ from dagster import (
     AssetKey,
     AssetsDefinition,
     AssetSelection,
+    Definitions,
     OpDefinition,
     define_asset_job,
 )
+
+from .._errors import ConfigError
 
 if TYPE_CHECKING:
     from dagster._core.definitions.unresolved_asset_job_definition import (
@@ -43,6 +51,8 @@ __all__ = [
     "BACKEND_TAG",
     "CELERY_QUEUE_TAG",
     "DEFAULT_QUEUE",
+    "ENGINES",
+    "EXECUTOR_ENV",
     "GPU_ASSET_KEYS",
     "GPU_QUEUE",
     "K8S_CONFIG_TAG",
@@ -50,9 +60,11 @@ __all__ = [
     "GpuPlacement",
     "build_celery_job",
     "build_k8s_job",
+    "engine_executor",
     "gpu_op_tags",
     "main_selection",
     "scaleout_assets",
+    "with_engine",
     "with_op_tags",
 ]
 
@@ -64,17 +76,21 @@ BACKEND_TAG = "bkbn/backend"
 DEFAULT_QUEUE = "dagster"
 GPU_QUEUE = "gpu"
 
+#: The per-listing assets (partitioned by listing), the selection of the scale-out jobs.
 MAIN_ASSET_KEYS: tuple[AssetKey, ...] = tuple(
     AssetKey(name)
     for name in (
-        "listing_catalogue",
         "raw_listing_photos",
-        "staged_renders",
         "enhanced_photos",
+        "staged_renders",
         "floor_plans",
         "brochures",
     )
 )
+
+#: Values of ``BKBN_EXECUTOR``.
+ENGINES = ("default", "celery", "k8s")
+EXECUTOR_ENV = "BKBN_EXECUTOR"
 
 #: Assets whose ``local`` backend runs a diffusion pipeline on the GPU.
 GPU_ASSET_KEYS: tuple[AssetKey, ...] = (AssetKey("staged_renders"), AssetKey("enhanced_photos"))
@@ -124,8 +140,14 @@ def gpu_op_tags(placement: GpuPlacement | None = None) -> dict[str, Any]:
 
 
 def main_selection() -> AssetSelection:
-    """The assets of the nightly job, catalogue to brochures."""
+    """The per-listing assets, raw photos to brochures (what ``listing_media_job`` runs)."""
     return AssetSelection.assets(*MAIN_ASSET_KEYS)
+
+
+def _listings_partitions() -> Any:
+    from ..assets import LISTINGS
+
+    return LISTINGS
 
 
 def with_op_tags(assets_def: AssetsDefinition, tags: Mapping[str, Any]) -> AssetsDefinition:
@@ -189,15 +211,20 @@ def scaleout_assets(
     return out
 
 
+def _default_partitions(selection: Any) -> Any:
+    # The default selection is the per-listing assets; a custom one brings its own.
+    return _listings_partitions() if selection is None else None
+
+
 def build_celery_job(
-    name: str = "bkbn_nightly_celery",
+    name: str = "listing_media_celery_job",
     *,
     selection: AssetSelection | Sequence[str] | None = None,
     executor_config: Mapping[str, Any] | None = None,
     tags: Mapping[str, str] | None = None,
     partitions_def: Any = None,
 ) -> UnresolvedAssetJobDefinition:
-    """The nightly selection as a job whose steps run on Celery workers.
+    """The per-listing assets as a job whose steps run on Celery workers.
 
     ``executor_config`` is the ``execution: config:`` block of ``deploy/celery.yaml``
     (broker, backend, config_source); without it the job reads it from run config.
@@ -210,19 +237,21 @@ def build_celery_job(
         selection=selection if selection is not None else main_selection(),
         executor_def=executor or celery_executor,
         tags=dict(tags or {}),
-        partitions_def=partitions_def,
+        partitions_def=partitions_def
+        if partitions_def is not None
+        else _default_partitions(selection),
     )
 
 
 def build_k8s_job(
-    name: str = "bkbn_nightly_k8s",
+    name: str = "listing_media_k8s_job",
     *,
     selection: AssetSelection | Sequence[str] | None = None,
     executor_config: Mapping[str, Any] | None = None,
     tags: Mapping[str, str] | None = None,
     partitions_def: Any = None,
 ) -> UnresolvedAssetJobDefinition:
-    """The nightly selection as a job whose steps each run in their own Kubernetes Job.
+    """The per-listing assets as a job whose steps each run in their own Kubernetes Job.
 
     ``executor_config`` follows dagster-k8s's ``k8s_job_executor`` schema
     (``job_namespace``, ``env_secrets``, ``max_concurrent``, ``step_k8s_config`` ...).
@@ -236,5 +265,54 @@ def build_k8s_job(
         selection=selection if selection is not None else main_selection(),
         executor_def=executor or k8s_job_executor,
         tags=dict(tags or {}),
-        partitions_def=partitions_def,
+        partitions_def=partitions_def
+        if partitions_def is not None
+        else _default_partitions(selection),
+    )
+
+
+def engine_executor(engine: str, executor_config: Mapping[str, Any] | None = None) -> Any:
+    """The executor definition of ``engine`` (``celery`` or ``k8s``), configured if given."""
+    if engine == "celery":
+        from dagster_celery import celery_executor as executor
+    elif engine == "k8s":
+        from dagster_k8s import k8s_job_executor as executor
+    else:
+        raise ConfigError(f"{EXECUTOR_ENV}={engine!r}: expected one of {', '.join(ENGINES)}")
+    return executor.configured(dict(executor_config)) if executor_config else executor
+
+
+def with_engine(
+    base: Definitions,
+    engine: str | None = None,
+    *,
+    executor_config: Mapping[str, Any] | None = None,
+    gpu_keys: Iterable[AssetKey] | None = None,
+    placement: GpuPlacement | None = None,
+) -> Definitions:
+    """``base`` with every job on ``engine``: ``default``, ``celery`` or ``k8s``.
+
+    ``engine`` defaults to ``BKBN_EXECUTOR`` (unset: ``default``, which returns ``base``
+    unchanged). Without ``executor_config`` the jobs read the executor's settings from
+    run config (``deploy/celery.yaml``, ``deploy/k8s/run_config.yaml``). GPU routing tags
+    go on ``gpu_keys`` (default: :data:`GPU_ASSET_KEYS` when the ``backbone`` resource
+    runs the ``local`` backend, none for ``api``).
+    """
+    engine = (engine or os.environ.get(EXECUTOR_ENV, "") or "default").strip().lower()
+    if engine == "default":
+        return base
+    executor = engine_executor(engine, executor_config)
+    if gpu_keys is None:
+        backbone = (base.resources or {}).get("backbone")
+        gpu_keys = GPU_ASSET_KEYS if getattr(backbone, "backend", None) == "local" else ()
+    return Definitions(
+        assets=scaleout_assets(base.assets or [], gpu_keys=gpu_keys, placement=placement),
+        asset_checks=base.asset_checks,
+        jobs=base.jobs,
+        schedules=base.schedules,
+        sensors=base.sensors,
+        resources=base.resources,
+        loggers=base.loggers,
+        executor=executor,
+        metadata=base.metadata,
     )
