@@ -8,9 +8,10 @@ the same against the emulator and the real API.  The request's ``idempotency_key
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from .._errors import InvalidParamsError
 from .._events import Artifact, Event, Result
 from ..client import BackboneClient
 from ._base import GraphRequest, InputFile
@@ -54,24 +55,30 @@ class ApiBackend:
 
     def body(self, request: GraphRequest) -> dict[str, Any]:
         """The JSON body of ``POST /v1/workflows/{graph}/run`` for ``request``."""
-        params = dict(request.params)
-        if _family(request.graph) == "brochure":
-            params["photos"] = [data_uri(item) for item in request.inputs]
-            return {"params": params}
-        if len(request.inputs) != 1:
-            from .._errors import InvalidParamsError
+        return self.body_for_urls(
+            request.graph, [data_uri(item) for item in request.inputs], request.params
+        )
 
-            raise InvalidParamsError(
-                f"graph {request.graph!r} takes one input, got {len(request.inputs)}"
-            )
-        return {"input": data_uri(request.inputs[0]), "params": params}
+    @staticmethod
+    def body_for_urls(graph: str, urls: Sequence[str], params: Mapping[str, Any]) -> dict[str, Any]:
+        """The body for inputs given as URLs (``https:``, ``s3:``, ``data:``)."""
+        params = dict(params)
+        if _family(graph) == "brochure":
+            params["photos"] = list(urls)
+            return {"params": params}
+        if len(urls) != 1:
+            raise InvalidParamsError(f"graph {graph!r} takes one input, got {len(urls)}")
+        return {"input": urls[0], "params": params}
 
     def stream(self, request: GraphRequest) -> Iterator[Event]:
         """Run the graph and yield its events; the last is ``Result`` or ``ErrorEvent``."""
-        body = self.body(request)
-        with self.client.workflows.stream(
-            request.graph, idempotency_key=request.idempotency_key, **body
-        ) as events:
+        return self.stream_body(request.graph, self.body(request), request.idempotency_key)
+
+    def stream_body(
+        self, graph: str, body: Mapping[str, Any], idempotency_key: str | None = None
+    ) -> Iterator[Event]:
+        """Run ``graph`` with a ready JSON body (see :meth:`body_for_urls`)."""
+        with self.client.workflows.stream(graph, idempotency_key=idempotency_key, **body) as events:
             yield from events
 
     def outputs(self, result: Result) -> Mapping[str, Artifact]:
