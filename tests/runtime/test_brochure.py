@@ -1,0 +1,221 @@
+"""The brochure graph on real photos: storyboard, palette, copy, and the PDF and HTML."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from pypdf import PdfReader
+
+import bkbn_pipelines.runtime.graphs  # noqa: F401  (registers the graphs)
+from bkbn_pipelines._events import ErrorEvent, NodeDone, Result
+from bkbn_pipelines.runtime import get_graph, run_graph
+from bkbn_pipelines.runtime.graphs.brochure._copy import format_price, write_copy
+from bkbn_pipelines.runtime.graphs.brochure._palette import delta_e, dominant_colours
+from bkbn_pipelines.runtime.graphs.brochure._storyboard import dhash, hamming
+
+from ._photos import decode, photo_bytes
+
+NAMES = [
+    "int_pixabay_bathroom.jpg",
+    "int_cc0_kitchen.jpg",
+    "int_pd_living_room.jpg",
+    "int_pixabay_bedroom.jpg",
+]
+LISTING = {
+    "listing_id": "FC-0042",
+    "address": "12 rue des Granges, 25000 Besançon",
+    "city": "Besançon, Franche-Comté",
+    "price": 450000,
+    "currency": "EUR",
+    "beds": 3,
+    "baths": 2,
+    "area_m2": 120,
+    "style": "scandi-warm",
+    "property_type": "apartment",
+}
+
+
+def _run(photos, **params) -> list:
+    return list(run_graph(get_graph("brochure"), photos, params))
+
+
+def _result(photos, **params) -> Result:
+    events = _run(photos, **params)
+    assert isinstance(events[-1], Result), events[-1]
+    return events[-1]
+
+
+def _reencoded(data: bytes, scale: float, quality: int) -> bytes:
+    """The same photo resized and saved again as JPEG at ``quality``."""
+    image = decode(data).convert("RGB")
+    size = (round(image.width * scale), round(image.height * scale))
+    buf = io.BytesIO()
+    image.resize(size, Image.Resampling.LANCZOS).save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def brochure() -> Result:
+    return _result([photo_bytes(n) for n in NAMES], listing=LISTING, photo_names=NAMES)
+
+
+def _pdf_text(result: Result) -> tuple[PdfReader, str]:
+    reader = PdfReader(io.BytesIO(result.artifacts["pdf"].data))
+    return reader, "\n".join(page.extract_text() for page in reader.pages)
+
+
+def test_graph_is_registered_with_its_nodes():
+    graph = get_graph("brochure")
+    assert graph.full_name == "brochure-v0.9"
+    assert [n.name for n in graph.nodes] == ["storyboard", "palette", "copy", "layout", "render"]
+
+
+def test_result_has_every_artifact_and_the_parts_inline(brochure: Result):
+    assert set(brochure.artifacts) == {"pdf", "html", "storyboard", "palette", "copy", "layout"}
+    assert brochure.artifacts["pdf"].media_type == "application/pdf"
+    assert brochure.artifacts["html"].media_type.startswith("text/html")
+    for name in ("storyboard", "palette", "copy", "layout"):
+        assert brochure.artifacts[name].media_type == "application/json"
+        assert json.loads(brochure.artifacts[name].data) == brochure.data["parts"][name]
+    assert brochure.data["pages"] == len(brochure.data["parts"]["layout"]["pages"])
+    assert brochure.data["weights"] == "none"
+
+
+def test_storyboard_puts_the_living_room_first_then_room_order(brochure: Result):
+    photos = brochure.data["parts"]["storyboard"]["photos"]
+    assert [p["room"] for p in photos] == ["living", "kitchen", "bedroom", "bathroom"]
+    assert photos[0]["name"] == "int_pd_living_room.jpg"
+    assert all(0 <= p["score"] <= 1 for p in photos)
+
+
+def test_storyboard_puts_near_duplicates_out():
+    original = photo_bytes("int_pd_living_room.jpg")
+    photos = [
+        original,
+        _reencoded(original, 0.5, 70),  # the same photo, resized and re-encoded
+        photo_bytes("int_cc0_kitchen.jpg"),
+        _reencoded(original, 0.8, 40),  # and again
+    ]
+    story = _result(photos, listing=LISTING).data["parts"]["storyboard"]
+    assert len(story["photos"]) == 2
+    assert {p["index"] for p in story["photos"]} & {0, 1, 3} != set()
+    assert len(story["duplicates"]) == 2
+    kept = next(p["index"] for p in story["photos"] if p["index"] in (0, 1, 3))
+    assert all(d["duplicate_of"] == kept for d in story["duplicates"])
+
+
+def test_dhash_tells_different_photos_apart():
+    a = decode(photo_bytes("int_pd_living_room.jpg"))
+    b = decode(photo_bytes("int_unsplash_living_library.jpg"))
+    c = decode(_reencoded(photo_bytes("int_pd_living_room.jpg"), 0.3, 60))
+    assert hamming(dhash(a), dhash(c)) <= 10 < hamming(dhash(a), dhash(b))
+
+
+@pytest.mark.parametrize("name", ["int_pd_living_room.jpg", "int_pixabay_bedroom.jpg"])
+def test_palette_is_stable_when_the_photo_is_resized(name: str):
+    image = decode(photo_bytes(name)).convert("RGB")
+    half = image.resize((image.width // 2, image.height // 2), Image.Resampling.LANCZOS)
+    big = dominant_colours(image)
+    small = dominant_colours(half)
+    assert len(big) == len(small) == 5
+    assert sum(c["weight"] for c in big) == pytest.approx(1, abs=0.01)
+    for colour in big:
+        if colour["weight"] < 0.05:
+            continue
+        nearest = min(delta_e(colour["lab"], other["lab"]) for other in small)
+        assert nearest < 6, (colour, small)
+    assert dominant_colours(image) == big  # seeded: the same every time
+
+
+def test_pdf_opens_has_pages_and_real_text(brochure: Result):
+    reader, text = _pdf_text(brochure)
+    assert len(reader.pages) >= 2
+    flat = " ".join(text.split())
+    assert "Scandinavian 3-bedroom apartment in Besançon, Franche-Comté" in flat
+    assert "12 rue des Granges, 25000 Besançon" in flat
+    assert "€450,000" in flat
+    assert "None" not in flat
+    images = [img for page in reader.pages for img in page.images]
+    assert len(images) == 4  # hero + three in the gallery
+
+
+def test_html_is_self_contained_and_names_the_address(brochure: Result):
+    html = brochure.artifacts["html"].data.decode("utf-8")
+    assert "12 rue des Granges, 25000 Besançon" in html
+    assert "Franche-Comté" in html
+    assert html.count("data:image/jpeg;base64,") == 4
+    assert 'src="http' not in html
+
+
+def test_missing_facts_are_left_out_never_none():
+    result = _result([photo_bytes("int_pixabay_bedroom.jpg")], listing={"beds": None})
+    copy = result.data["parts"]["copy"]
+    assert copy["headline"] == "Home"
+    assert copy["facts"] == []
+    _, text = _pdf_text(result)
+    assert "None" not in text and "None" not in result.artifacts["html"].data.decode()
+    assert result.data["pages"] == 2  # cover and details, no gallery for one photo
+
+
+def test_copy_formats_prices_and_skips_missing_words():
+    assert format_price(1250000, "USD") == "$1,250,000"
+    assert format_price("980000", "chf") == "CHF 980,000"
+    assert format_price(None, "EUR") is None
+    copy = write_copy({"baths": 1, "area_m2": 54.4, "city": "Dole"}, ["kitchen"])
+    assert copy["headline"] == "Home in Dole"
+    assert copy["body"] == (
+        "This home in Dole offers 1 bathroom and 54 m² of living space. "
+        "The photographs show the kitchen."
+    )
+
+
+def test_room_hints_from_params_win_over_names():
+    photos = [photo_bytes("int_cc0_kitchen.jpg"), photo_bytes("int_pixabay_bedroom.jpg")]
+    story = _result(photos, photo_names=["a.jpg", "b.jpg"], photo_rooms=["office", "living"]).data[
+        "parts"
+    ]["storyboard"]
+    assert [(p["name"], p["room"]) for p in story["photos"]] == [
+        ("b.jpg", "living"),
+        ("a.jpg", "office"),
+    ]
+    assert story["photos"][0]["room_source"] == "params"
+
+
+def test_a_broken_photo_is_left_out_and_named():
+    photos = [photo_bytes("int_cc0_kitchen.jpg"), b"<html>not a photo</html>"]
+    result = _result(photos, photo_names=["kitchen.jpg", "broken.jpg"], listing=LISTING)
+    rejected = result.data["parts"]["storyboard"]["rejected"]
+    assert [r["name"] for r in rejected] == ["broken.jpg"]
+    assert "broken.jpg" in rejected[0]["reason"]
+
+
+@pytest.mark.parametrize(
+    ("photos", "params", "message"),
+    [
+        ([b"junk"], {}, "no usable photo"),
+        ([], {}, "at least one photo"),
+        (["ok"], {"template": "glossy"}, "template 'glossy' is unknown"),
+        (["ok"], {"listing": "12 Main St"}, "listing must be an object"),
+        (["ok"], {"max_photos": 0}, "max_photos"),
+    ],
+    ids=["junk", "none", "template", "listing", "max_photos"],
+)
+def test_bad_requests_end_in_invalid_request_errors(photos, params, message):
+    photos = [photo_bytes("int_cc0_kitchen.jpg") if p == "ok" else p for p in photos]
+    events = _run(photos, **params)
+    assert isinstance(events[-1], ErrorEvent)
+    assert events[-1].error_type == "invalid_request_error"
+    assert message in events[-1].message
+    assert not any(isinstance(e, NodeDone) and e.node == "render" for e in events)
+
+
+def test_exif_orientation_is_applied_before_anything_else():
+    result = _result([photo_bytes("exif6_pd_living_room.jpg")])
+    photo = result.data["parts"]["storyboard"]["photos"][0]
+    upright = decode(photo_bytes("int_pd_living_room.jpg"))
+    assert (photo["width"], photo["height"]) == upright.size
+    assert np.isfinite(photo["score"])
