@@ -87,3 +87,43 @@ def test_brochure_photo_errors_name_the_photo(api, photo_uri):
         json={"listing": {"address": "x"}, "photos": [photo_uri, "https://example.com/b.jpg"]},
     )
     assert "photos[1]" in assert_error(response, 400, "invalid_request_error")["error"]["message"]
+
+
+def test_s3_input_from_an_allowed_bucket(s3_endpoint):
+    import httpx
+    import s3fs
+
+    from bkbn_pipelines.emulator import EmulatorConfig
+    from bkbn_pipelines.emulator.testing import serve_in_thread
+
+    from .conftest import headers_for
+
+    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_endpoint})
+    if not fs.exists("emulator-inputs"):
+        fs.mkdir("emulator-inputs")
+    fs.pipe_file("emulator-inputs/photo.jpg", photo_bytes((50, 40)))
+    config = EmulatorConfig.model_validate(
+        {
+            "organizations": [{"id": "o"}],
+            "api_keys": [{"key": "bkbn_sk_s3_inputs", "org": "o"}],
+            "renderer": "latency",
+            "s3_endpoint_url": s3_endpoint,
+            "allowed_s3_buckets": ["emulator-inputs"],
+        }
+    )
+    with serve_in_thread(config) as url:
+        response = httpx.post(
+            f"{url}{RUN}",
+            json={"input": "s3://emulator-inputs/photo.jpg"},
+            headers=headers_for("bkbn_sk_s3_inputs"),
+            timeout=30,
+        )
+        missing = httpx.post(
+            f"{url}{RUN}",
+            json={"input": "s3://emulator-inputs/absent.jpg"},
+            headers=headers_for("bkbn_sk_s3_inputs"),
+            timeout=30,
+        )
+    assert response.status_code == 200, response.text
+    assert (response.json()["width"], response.json()["height"]) == (50, 40)
+    assert_error(missing, 400, "invalid_request_error")
