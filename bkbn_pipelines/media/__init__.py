@@ -12,7 +12,7 @@ from ._decode import (
     normalise_photo,
     open_image,
 )
-from ._fetch import FetchPolicy, fetch_photo, photo_name, safe_url
+from ._fetch import FetchPolicy, afetch_photo, fetch_photo, photo_name, safe_url
 from ._photo import load_photo
 from ._sniff import IMAGE_MEDIA_TYPES, sniff
 
@@ -24,6 +24,7 @@ __all__ = [
     "JPEG_QUALITY",
     "FetchPolicy",
     "NormalisedPhoto",
+    "afetch_photo",
     "fetch_photo",
     "load_photo",
     "normalise_photo",

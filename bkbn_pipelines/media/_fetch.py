@@ -18,6 +18,7 @@ fragment or user info, so signed URLs and credentials never reach a log.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import ipaddress
@@ -36,7 +37,7 @@ import httpx
 from .._errors import ConfigError, FetchError
 from ._decode import DEFAULT_MAX_BYTES
 
-__all__ = ["FetchPolicy", "fetch_photo", "photo_name", "safe_url"]
+__all__ = ["FetchPolicy", "afetch_photo", "fetch_photo", "photo_name", "safe_url"]
 
 logger = logging.getLogger("bkbn_pipelines.media")
 
@@ -166,6 +167,19 @@ def fetch_photo(
     if scheme == "data":
         return _fetch_data(source, policy, fail)
     return _fetch_local(source, policy, fail)
+
+
+async def afetch_photo(
+    url_or_path: str | Path,
+    *,
+    listing_id: str | None,
+    photo: str | None = None,
+    policy: FetchPolicy | None = None,
+) -> bytes:
+    """:func:`fetch_photo` for async callers: the same rules, run in a worker thread."""
+    return await asyncio.to_thread(
+        fetch_photo, url_or_path, listing_id=listing_id, photo=photo, policy=policy
+    )
 
 
 # -- http(s) ------------------------------------------------------------------------------
