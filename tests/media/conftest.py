@@ -8,12 +8,19 @@ import http.server
 import ipaddress
 import socket
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# The helpers module sits next to this file; keep it importable whatever pytest's
+# import mode is.
+if str(Path(__file__).parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).parent))
+
 from _media_samples import sample_jpeg
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
