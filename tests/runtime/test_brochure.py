@@ -219,3 +219,24 @@ def test_exif_orientation_is_applied_before_anything_else():
     upright = decode(photo_bytes("int_pd_living_room.jpg"))
     assert (photo["width"], photo["height"]) == upright.size
     assert np.isfinite(photo["score"])
+
+
+def test_local_runtime_refuses_bad_parameters_before_the_run():
+    from bkbn_pipelines._errors import InvalidParamsError
+    from bkbn_pipelines.runtime import LocalRuntime, RuntimeSettings
+
+    runtime = LocalRuntime(RuntimeSettings(device="cpu"))
+    with pytest.raises(InvalidParamsError, match="template"):
+        runtime.run("brochure", [photo_bytes("int_cc0_kitchen.jpg")], {"template": "glossy"})
+    events = list(
+        runtime.run(
+            "brochure",
+            [photo_bytes("int_cc0_kitchen.jpg")],
+            {"listing": LISTING, "photos": ["https://cdn.example/p/kitchen_1.jpg?x=1"]},
+        )
+    )
+    result = events[-1]
+    assert isinstance(result, Result)
+    assert result.data["parts"]["storyboard"]["photos"][0]["name"] == "kitchen_1.jpg"
+    assert result.data["usage"] == {"tokens": 10}
+    assert (result.data["width"], result.data["height"]) == (595, 842)

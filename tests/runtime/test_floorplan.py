@@ -237,3 +237,16 @@ def test_bad_parameters_are_invalid_requests(demo_bundle: bytes, params: dict):
     assert isinstance(events[-1], ErrorEvent)
     assert events[-1].error_type == "invalid_request_error"
     assert next(iter(params)) in events[-1].message
+
+
+def test_local_runtime_refuses_bad_units_before_the_run(demo_bundle: bytes):
+    from bkbn_pipelines._errors import InvalidParamsError
+    from bkbn_pipelines.runtime import LocalRuntime, RuntimeSettings
+
+    runtime = LocalRuntime(RuntimeSettings(device="cpu"))
+    with pytest.raises(InvalidParamsError, match="units"):
+        runtime.run("floor-plan", [demo_bundle], {"units": "cubits"})
+    result = list(runtime.run("floor-plan", [demo_bundle], {"units": "imperial"}))[-1]
+    assert isinstance(result, Result)
+    assert result.data["usage"] == {"tokens": 10}
+    assert result.data["width"] > 0 and result.data["height"] > 0

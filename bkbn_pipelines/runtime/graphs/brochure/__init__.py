@@ -19,7 +19,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ...._contract import GRAPHS
+from ...._contract import FIXED_TOKENS, GRAPHS
 from ...._errors import InvalidParamsError
 from ...._events import Artifact
 from ..._graph import Graph, Node, RunContext, register
@@ -35,8 +35,14 @@ TEMPLATES = ("classic",)
 
 def _names(params: Mapping[str, Any], count: int) -> list[str]:
     raw = params.get("photo_names")
-    if raw is None and isinstance(params.get("photos"), Sequence):
-        raw = [str(u).rstrip("/").rsplit("/", 1)[-1].split("?")[0] for u in params["photos"]]
+    photos = params.get("photos")
+    if raw is None and isinstance(photos, Sequence) and not isinstance(photos, str):
+        raw = [
+            f"photo-{i + 1}"
+            if str(u).startswith("data:")
+            else str(u).split("?")[0].rstrip("/").rsplit("/", 1)[-1] or f"photo-{i + 1}"
+            for i, u in enumerate(photos)
+        ]
     if raw is None:
         return [f"photo-{i + 1}" for i in range(count)]
     if isinstance(raw, str) or not isinstance(raw, Sequence):
@@ -61,6 +67,8 @@ def brochure_params(params: Mapping[str, Any], count: int) -> dict[str, Any]:
         raise InvalidParamsError(f"max_photos must be an integer from 1 to 24, got {max_photos!r}")
     if count == 0:
         raise InvalidParamsError("brochure needs at least one photo")
+    if count < 0:  # preflight: the photos are not known yet
+        count = 0
     listing_id = listing.get("listing_id") or listing.get("id")
     return {
         "listing": dict(listing),
@@ -137,11 +145,22 @@ def _render(ctx: RunContext) -> None:
     ctx.fields["parts"] = parts
     ctx.fields["pages"] = len(layout["pages"])
     ctx.fields["weights"] = "none"
+    ctx.fields["usage"] = {"tokens": FIXED_TOKENS}
+    ctx.fields["width"], ctx.fields["height"] = (
+        round(layout["width_pt"]),
+        round(layout["height_pt"]),
+    )
+
+
+def _preflight(params: Mapping[str, Any], settings: Any) -> Mapping[str, Any]:
+    brochure_params(params, -1)  # raises InvalidParamsError before the run starts
+    return params
 
 
 GRAPH = register(
     Graph(
         name="brochure",
+        preflight=_preflight,
         version=GRAPHS["brochure"],
         description="Listing photos and facts to a PDF and HTML brochure with its parts.",
         nodes=(

@@ -18,13 +18,20 @@ from typing import Any
 
 import numpy as np
 
-from ...._contract import GRAPHS
+from ...._contract import FIXED_TOKENS, GRAPHS
 from ...._errors import CaptureBundleError, InvalidParamsError
 from ...._events import Artifact
 from ..._graph import Graph, Node, RunContext, register
 from ...capture import read_capture
 from . import _reconstruct as rec
-from ._export import format_area, plan_json, plan_to_dxf, plan_to_svg, room_label_point
+from ._export import (
+    format_area,
+    plan_json,
+    plan_to_dxf,
+    plan_to_svg,
+    room_label_point,
+    svg_size,
+)
 
 __all__ = ["GRAPH", "build_plan", "floor_plan_params"]
 
@@ -175,15 +182,24 @@ def _export(ctx: RunContext) -> None:
         ctx.values["params"]["units"],
     )
     ctx.artifacts["plan"] = Artifact(plan_json(plan), "application/json")
-    ctx.artifacts["svg"] = Artifact(plan_to_svg(plan).encode("utf-8"), "image/svg+xml")
+    svg = plan_to_svg(plan)
+    ctx.artifacts["svg"] = Artifact(svg.encode("utf-8"), "image/svg+xml")
     ctx.artifacts["dxf"] = Artifact(plan_to_dxf(plan), "image/vnd.dxf")
     ctx.fields["plan"] = plan
     ctx.fields["weights"] = "none"
+    ctx.fields["usage"] = {"tokens": FIXED_TOKENS}
+    ctx.fields["width"], ctx.fields["height"] = svg_size(svg)
+
+
+def _preflight(params: Mapping[str, Any], settings: Any) -> Mapping[str, Any]:
+    floor_plan_params(params)  # raises InvalidParamsError before the run starts
+    return params
 
 
 GRAPH = register(
     Graph(
         name="floor-plan",
+        preflight=_preflight,
         version=GRAPHS["floor-plan"],
         description="Walk-through capture bundle to walls, rooms, openings: JSON, SVG, DXF.",
         nodes=(

@@ -18,7 +18,7 @@ from xml.sax.saxutils import escape
 import ezdxf
 from shapely.geometry import Polygon
 
-__all__ = ["format_area", "format_length", "plan_to_dxf", "plan_to_svg"]
+__all__ = ["format_area", "format_length", "plan_to_dxf", "plan_to_svg", "svg_size"]
 
 SQFT_PER_M2 = 10.763910416709722
 FT_PER_M = 3.280839895013123
@@ -159,6 +159,14 @@ def _svg_opening(opening: Mapping[str, Any], walls: Sequence[Mapping[str, Any]],
 def _sweep(ux: float, uy: float, nx: float, ny: float) -> int:
     # the SVG y axis points down, which mirrors the turn from the leaf to the jamb
     return 0 if ux * ny - uy * nx > 0 else 1
+
+
+def svg_size(svg: str) -> tuple[int, int]:
+    """Width and height in pixels of an SVG written by :func:`plan_to_svg`."""
+    head = svg.split(">", 1)[0]
+    width = head.split('width="', 1)[1].split('"', 1)[0]
+    height = head.split('height="', 1)[1].split('"', 1)[0]
+    return int(float(width)), int(float(height))
 
 
 def plan_to_dxf(plan: Mapping[str, Any]) -> bytes:
