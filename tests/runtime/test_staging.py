@@ -181,7 +181,8 @@ def test_declutter_keeps_size_and_pixels_outside_the_mask(tiny_runtime) -> None:
 def test_declutter_finds_objects_itself_and_takes_data_uris(tiny_runtime) -> None:
     import base64
 
-    photo = photo_bytes("int_pd_living_room.jpg")
+    living_room = decode(photo_bytes("int_pd_living_room.jpg")).convert("RGB")
+    photo = png_bytes(living_room.resize((640, 427)))
     result = _result(list(tiny_runtime.run("declutter", [photo], {"seed": 1})))
     assert result.data["mask_source"] == "heuristic"
     assert 0.0 < result.data["masked_share"] < 0.5
