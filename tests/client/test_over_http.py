@@ -97,9 +97,11 @@ def test_drop_after_events_resumes_async_too(emulator_url, emulator_admin, key):
 
 
 def test_case_07_401_json_body_on_streaming_post(emulator_url):
-    with BackboneClient(api_key="bkbn_sk_not_a_real_key_000", base_url=emulator_url) as c:
-        with pytest.raises(AuthenticationError) as info:
-            c.workflows.stream("staging", input=PHOTO, params=STAGING).until_result()
+    with (
+        BackboneClient(api_key="bkbn_sk_not_a_real_key_000", base_url=emulator_url) as c,
+        pytest.raises(AuthenticationError) as info,
+    ):
+        c.workflows.stream("staging", input=PHOTO, params=STAGING).until_result()
     assert info.value.status_code == 401
     assert info.value.error_type == "authentication_error"
     assert info.value.request_id.startswith("req_")

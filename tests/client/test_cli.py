@@ -1,0 +1,114 @@
+"""``bkbn run`` against the emulator (and the local backend for a failing run)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from PIL import Image
+
+from bkbn_pipelines.cli import EXIT_API, EXIT_FAILED, EXIT_NETWORK, EXIT_OK, EXIT_USAGE, main
+
+
+@pytest.fixture
+def photo(tmp_path):
+    path = tmp_path / "room.jpg"
+    Image.new("RGB", (96, 64), (180, 150, 120)).save(path, "JPEG")
+    return path
+
+
+@pytest.fixture
+def api_env(monkeypatch, emulator_url, emulator_admin):
+    key = emulator_admin.new_key()
+    for name in ("BKBN_CLIENT_ID", "BKBN_FEDERATION_RULE_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BKBN_API_KEY", key.api_key)
+    monkeypatch.setenv("BKBN_BASE_URL", emulator_url)
+    return key
+
+
+def test_run_shows_progress_and_writes_the_render(api_env, photo, tmp_path, capsys):
+    out = tmp_path / "renders" / "staged.png"
+    code = main(
+        ["run", "staging", "--input", str(photo), "--param", "style=scandi-warm", "--out", str(out)]
+    )
+    captured = capsys.readouterr()
+    assert code == EXIT_OK, captured.err
+    assert captured.out.strip() == str(out)
+    assert "render [" in captured.err and "4/4" in captured.err
+    assert out.read_bytes().startswith(b"\x89PNG")
+    assert api_env.api_key not in captured.err + captured.out
+
+
+def test_json_lines_and_multi_output_graph(api_env, photo, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    listing = tmp_path / "listing.json"
+    listing.write_text(json.dumps({"address": "1 Rue de Besançon", "price": 250000, "beds": 2}))
+    code = main(
+        [
+            "run",
+            "brochure",
+            "--input",
+            str(photo),
+            "--input",
+            str(photo),
+            "--param",
+            f"listing=@{listing}",
+            "--json",
+            "--out",
+            "b/brochure.pdf",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == EXIT_OK, captured.err
+    lines = [json.loads(line) for line in captured.out.splitlines()]
+    assert lines[0]["event"] == "run.start"
+    assert lines[-2]["event"] == "result"
+    output = lines[-1]
+    assert output["event"] == "output" and output["path"] == "b/brochure.pdf"
+    assert (tmp_path / "b" / "brochure.pdf").read_bytes().startswith(b"%PDF")
+    assert set(output["outputs"]) >= {"pdf", "html"}
+    for path in output["outputs"].values():
+        assert (tmp_path / path).stat().st_size > 0
+
+
+def test_usage_errors_exit_2(api_env, photo, capsys):
+    assert main(["run", "staging", "--input", str(photo), "--param", "novalue"]) == EXIT_USAGE
+    assert main(["run", "staging", "--input", "/nonexistent/photo.jpg"]) == EXIT_USAGE
+    assert main(["run", "staging", "--backend", "local", "--input", "https://x.test/a.jpg"]) == (
+        EXIT_USAGE
+    )
+    with pytest.raises(SystemExit) as info:
+        main(["run", "staging"])  # --input missing: argparse
+    assert info.value.code == EXIT_USAGE
+
+
+def test_api_error_exits_3(api_env, photo, capsys):
+    code = main(["run", "staging", "--input", str(photo), "--param", "style=baroque"])
+    assert code == EXIT_API
+    assert "invalid_request_error" in capsys.readouterr().err
+
+
+def test_network_error_exits_4(monkeypatch, photo, capsys):
+    monkeypatch.setenv("BKBN_API_KEY", "bkbn_sk_whatever_0000")
+    code = main(["run", "relight", "--input", str(photo), "--base-url", "http://127.0.0.1:9"])
+    assert code == EXIT_NETWORK
+    assert "network error" in capsys.readouterr().err
+
+
+def test_failed_run_exits_5_with_local_backend(photo, capsys):
+    code = main(["run", "floor-plan", "--backend", "local", "--input", str(photo)])
+    assert code == EXIT_FAILED
+    assert "capture bundle" in capsys.readouterr().err
+
+
+def test_data_url_input_passes_through(api_env, tmp_path, capsys):
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 32), (10, 20, 30)).save(buf, "PNG")
+    import base64
+
+    uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    out = tmp_path / "r.png"
+    assert main(["run", "relight", "--input", uri, "--out", str(out)]) == EXIT_OK
+    assert out.exists()
