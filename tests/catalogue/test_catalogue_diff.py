@@ -108,3 +108,14 @@ def test_snapshot_on_s3(s3_endpoint: str, tmp_path: Path) -> None:
     write_snapshot(store, cat, day=dt.date(2026, 12, 3))
     assert len(read_snapshot(store)) == 1
     assert read_snapshot(store)["listing_id"].tolist() == ["0150"]
+
+
+def test_hash_survives_the_snapshot_roundtrip(tmp_path: Path) -> None:
+    store = MediaStore(tmp_path / "media")
+    cat = catalogue_at(tmp_path / "src", "0150,A,1.5,2,a.jpg;b.jpg,2026-12-01", "x,B,,,c.jpg,")
+    write_snapshot(store, cat)
+    latest = read_snapshot(store)
+    for row in latest.to_dict(orient="records"):
+        assert content_hash(row) == row["content_hash"]
+    for _, row in latest.iterrows():
+        assert content_hash(row) == row["content_hash"]

@@ -114,3 +114,21 @@ def test_all_names_are_public_and_importable() -> None:
     for name in storage.__all__:
         assert not name.startswith("_")
         assert getattr(storage, name) is not None
+
+
+def test_dotted_ids_stay_distinct(tmp_path: Path) -> None:  # issue 5, case 3
+    store = MediaStore(tmp_path)
+    stored = [
+        store.put_content(
+            slugify_listing_id(listing_id), "raw", b"same", suffix=".jpg", media_type="image/jpeg"
+        )
+        for listing_id in ("unit-4.1", "unit-4.2")
+    ]
+    name = stored[0].key.rsplit("/", 1)[1]
+    assert [s.key for s in stored] == [
+        f"listings/unit-4.1/raw/{name}",
+        f"listings/unit-4.2/raw/{name}",
+    ]
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.jpg")) == [
+        s.key for s in stored
+    ]
