@@ -335,7 +335,7 @@ def _faces(
         wide = window(c, 0.07)  # the noise tail of this face goes with it
         for start, end, count in _runs(vals, run_gap, min_len, 20):
             inside = (vals >= start) & (vals <= end)
-            if (np.bincount(level[idx[inside]], minlength=5) >= 3).sum() < 3:
+            if (np.bincount(level[idx[inside]], minlength=5) >= 3).sum() < 4:
                 continue  # not tall enough for a wall: furniture, appliances
             side_votes = np.sign(cam_perp[owners[inside]] - c)
             side = 1 if side_votes.sum() >= 0 else -1
