@@ -74,13 +74,15 @@ def _ftyp_type(data: bytes) -> str | None:
     box_size = min(max(box_size, 16), 256, len(data))
     major = data[8:12]
     compatible = [data[i : i + 4] for i in range(16, box_size - 3, 4)]
+    # A specific brand (AVIF, HEIC) wins over the generic HEIF ones, the major brand
+    # over the compatible ones.
     for brand in [major, *compatible]:
         if brand in _AVIF_BRANDS:
             return "image/avif"
         if brand in _HEIC_BRANDS:
             return "image/heic"
-        if brand in _HEIF_BRANDS:
-            return "image/heif"
+    if any(brand in _HEIF_BRANDS for brand in [major, *compatible]):
+        return "image/heif"
     return None
 
 
