@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import unicodedata
 import uuid
 from pathlib import Path
@@ -229,3 +230,9 @@ def test_the_example_catalogue(engine: str) -> None:
         assert all(Path(p).is_file() for p in photos)
     captures = cat.listings["capture"].dropna().tolist()
     assert captures == [str(EXAMPLES / "captures" / "demo_walkthrough.zip")]
+
+
+def test_gzipped_csv(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv.gz"
+    path.write_bytes(gzip.compress(b"listing_id,address,photos\n000388907,A,a.jpg\n"))
+    assert read_catalogue(path).listings["listing_id"].tolist() == ["000388907"]

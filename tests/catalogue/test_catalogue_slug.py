@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import re
+import string
 from pathlib import Path
 
 import pytest
@@ -104,3 +106,28 @@ def test_the_table_in_the_docs_holds() -> None:
         if len(ids) != len(slugs):  # an id with a comma in it
             ids = [ids_cell.strip("`")]
         assert [slugify_listing_id(i) for i in ids] == slugs, line
+
+
+def test_random_ids_give_safe_idempotent_slugs() -> None:
+    rng = random.Random(20261203)
+    pool = (
+        string.ascii_letters
+        + string.digits
+        + string.punctuation
+        + " \t\n\x00\x7f"
+        + "éèçñüßøæœłđþıİ…‥。①ﬁ物件😀\u0301\u200b"
+        + "\uff0f\uff0c\uff5c\uff3b\uff3d"  # full-width / , | [ ]
+    )
+    seen: dict[str, str] = {}
+    for _ in range(3000):
+        listing_id = "".join(rng.choice(pool) for _ in range(rng.randint(1, 140)))
+        try:
+            slug = slugify_listing_id(listing_id)
+        except CatalogueError:
+            continue
+        assert SAFE.match(slug), (listing_id, slug)
+        assert len(slug) <= 100
+        assert ".." not in slug
+        assert slugify_listing_id(slug) == slug
+        seen[listing_id] = slug
+    assert len(seen) > 2500
