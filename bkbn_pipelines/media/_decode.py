@@ -85,7 +85,7 @@ _PIL_FORMATS = {
     "image/gif": ["GIF"],
     "image/tiff": ["TIFF"],
     "image/heic": ["HEIF"],
-    "image/heif": ["HEIF"],
+    "image/heif": ["HEIF", "AVIF"],
     "image/avif": ["AVIF", "HEIF"],
 }
 
