@@ -250,3 +250,20 @@ def test_local_runtime_refuses_bad_units_before_the_run(demo_bundle: bytes):
     assert isinstance(result, Result)
     assert result.data["usage"] == {"tokens": 10}
     assert result.data["width"] > 0 and result.data["height"] > 0
+
+
+def test_the_demo_capture_in_examples_gives_the_demo_flat():
+    path = Path(__file__).resolve().parents[2] / "examples" / "captures" / "demo_walkthrough.zip"
+    data = path.read_bytes()
+    assert len(data) < 3 * 1024 * 1024
+    plan = _result(data).data["plan"]
+    assert sorted(r["label"] for r in plan["rooms"]) == ["bathroom", "bedroom", "living"]
+    assert plan["total_area_m2"] == pytest.approx(34.5, abs=0.5)
+
+
+def test_graph_packages_export_public_names():
+    from bkbn_pipelines.runtime.graphs import brochure, floorplan
+
+    for module in (brochure, floorplan):
+        for name in module.__all__:
+            assert not name.startswith("_") and getattr(module, name) is not None
