@@ -46,7 +46,25 @@ logger = logging.getLogger("bkbn_pipelines.runtime")
 
 _UNTRAINED_DIR = "bkbn-untrained-tiny-inpaint"
 _cache: dict[tuple[str, ...], Any] = {}
-_cache_lock = threading.Lock()
+_cache_lock = threading.Lock()  # guards _cache and _load_locks, held only briefly
+_load_locks: dict[tuple[str, ...], threading.Lock] = {}
+_fallback_lock = threading.Lock()
+
+
+def _cached(key: tuple[str, ...], load: Callable[[], Any]) -> Any:
+    """The cached value of ``key``; ``load`` runs once however many threads ask at once."""
+    with _cache_lock:
+        if key in _cache:
+            return _cache[key]
+        key_lock = _load_locks.setdefault(key, threading.Lock())
+    with key_lock:
+        with _cache_lock:
+            if key in _cache:
+                return _cache[key]
+        value = load()
+        with _cache_lock:
+            _cache[key] = value
+        return value
 
 
 def _setting_name(setting: str) -> str:
@@ -123,7 +141,7 @@ def segmentation_folder(settings: RuntimeSettings) -> Path | None:
 def _untrained_fallback(settings: RuntimeSettings) -> Path:
     base = settings.models_dir.expanduser() if settings.models_dir else Path(tempfile.gettempdir())
     folder = base / _UNTRAINED_DIR
-    with _cache_lock:
+    with _fallback_lock:
         if not (folder / "model_index.json").is_file():
             from .testing import build_tiny_inpaint_pipeline
 
@@ -282,10 +300,10 @@ def load_inpaint_pipeline(settings: RuntimeSettings, graph: str) -> InpaintPipel
         device,
         dtype,
     )
-    with _cache_lock:
-        cached = _cache.get(key)
-    if cached is not None:
-        return cached
+    return _cached(key, lambda: _load_inpaint(folder, control, device, dtype))
+
+
+def _load_inpaint(folder: Path, control: Path | None, device: str, dtype: str) -> InpaintPipeline:
     import diffusers
 
     _quiet_libraries()
@@ -303,7 +321,7 @@ def load_inpaint_pipeline(settings: RuntimeSettings, graph: str) -> InpaintPipel
         pipe = pipeline_class.from_pretrained(folder, **kwargs)
     pipe.set_progress_bar_config(disable=True)
     pipe = pipe.to(device)
-    loaded = InpaintPipeline(
+    return InpaintPipeline(
         pipe=pipe,
         folder=folder,
         controlnet=control,
@@ -311,8 +329,6 @@ def load_inpaint_pipeline(settings: RuntimeSettings, graph: str) -> InpaintPipel
         dtype=dtype,
         weights=weights_label(folder, control),
     )
-    with _cache_lock:
-        return _cache.setdefault(key, loaded)
 
 
 @dataclass
@@ -347,10 +363,10 @@ def load_segmentation_model(settings: RuntimeSettings) -> SegmentationModel | No
         return None
     device = resolve_device(settings.device)
     key = ("segmentation", str(folder.resolve()), device)
-    with _cache_lock:
-        cached = _cache.get(key)
-    if cached is not None:
-        return cached
+    return _cached(key, lambda: _load_segmentation(folder, device))
+
+
+def _load_segmentation(folder: Path, device: str) -> SegmentationModel:
     from transformers import AutoImageProcessor, AutoModelForSemanticSegmentation
 
     logger.info("loading segmentation model from %s on %s", folder, device)
@@ -358,12 +374,10 @@ def load_segmentation_model(settings: RuntimeSettings) -> SegmentationModel | No
     model = AutoModelForSemanticSegmentation.from_pretrained(folder, local_files_only=True)
     model = model.to(device).eval()
     labels = {int(k): str(v).lower() for k, v in model.config.id2label.items()}
-    loaded = SegmentationModel(
+    return SegmentationModel(
         model=model,
         processor=processor,
         labels=labels,
         device=device,
         weights=weights_label(folder),
     )
-    with _cache_lock:
-        return _cache.setdefault(key, loaded)
