@@ -229,6 +229,8 @@ def render_pdf(
                 photo(item["position"], item["box"])
                 x, y = item["box"][0], item["box"][1]
                 label = captions[item["position"]].replace("_", " ").capitalize()
+                if label == "Room":
+                    continue  # a room nobody named: no caption
                 width = pdf.stringWidth(label, regular, 9) + 14
                 pdf.setFillColor(HexColor("#ffffff"))
                 pdf.rect(x + 8, y + 8, width, 16, stroke=0, fill=1)
