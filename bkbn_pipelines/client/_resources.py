@@ -67,6 +67,20 @@ def _result(response: httpx.Response) -> Result:
     return Result(data=body)
 
 
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise APIError(
+            "the API answered with a body that is not a JSON object",
+            status_code=response.status_code,
+            request_id=response.headers.get("request-id"),
+        )
+    return body
+
+
 def _graph_path(name: str) -> str:
     return f"/v1/workflows/{quote(name, safe='')}/run"
 
@@ -405,7 +419,7 @@ class Runs(_Sync):
 
     def retrieve(self, run_id: str) -> dict[str, Any]:
         response = self._t.send("GET", f"/v1/workflows/runs/{quote(run_id, safe='')}")
-        return json.loads(response.content)
+        return _json_object(response)
 
     def events(
         self, run_id: str, *, last_event_id: str | None = None, include_pings: bool = False
@@ -422,7 +436,7 @@ class Runs(_Sync):
 class AsyncRuns(_Async):
     async def retrieve(self, run_id: str) -> dict[str, Any]:
         response = await self._t.send("GET", f"/v1/workflows/runs/{quote(run_id, safe='')}")
-        return json.loads(response.content)
+        return _json_object(response)
 
     def events(
         self, run_id: str, *, last_event_id: str | None = None, include_pings: bool = False

@@ -294,3 +294,81 @@ def test_error_event_becomes_run_failed(client):
         assert getattr(exc, "status_code", None) == 400
     else:
         pytest.fail("an unknown style must fail")
+
+
+def test_heartbeats_keep_a_slow_stream_alive(emulator_url, emulator_admin, key):
+    import httpx
+
+    from bkbn_pipelines import Ping
+
+    # Each render step takes longer than the read timeout; only pings fill the gaps.
+    emulator_admin.set_faults(
+        api_key=key.api_key,
+        latency={"delay_ms": 0, "steps": 2, "step_ms": 900},
+        heartbeat_s=0.15,
+    )
+    with BackboneClient(
+        api_key=key.api_key,
+        base_url=emulator_url,
+        timeout=httpx.Timeout(10.0, read=0.6),
+        pacer=Pacer(key.org),
+    ) as c:
+        stream = c.workflows.stream("staging", input=PHOTO, params=STAGING, include_pings=True)
+        events = list(stream)
+    assert isinstance(events[-1], Result)
+    assert sum(isinstance(e, Ping) for e in events) >= 2
+    assert stream.resumes == 0
+
+
+def test_stall_past_the_read_timeout_resumes(emulator_url, emulator_admin, key):
+    import httpx
+
+    emulator_admin.set_faults(
+        api_key=key.api_key,
+        streams=[{"action": "stall", "after_events": 2, "seconds": 2.0}],
+        heartbeat_s=5.0,
+    )
+    with BackboneClient(
+        api_key=key.api_key,
+        base_url=emulator_url,
+        timeout=httpx.Timeout(10.0, read=0.5),
+        pacer=Pacer(key.org),
+    ) as c:
+        stream = c.workflows.stream("staging", input=PHOTO, params=STAGING)
+        result = stream.until_result()
+    assert result.url and stream.resumes == 1
+    assert emulator_admin.renders(key.org) == 1
+
+
+def test_malformed_event_is_a_stream_error(client, emulator_admin, key):
+    from bkbn_pipelines import APIStreamError
+
+    emulator_admin.set_faults(
+        api_key=key.api_key, streams=[{"action": "malformed", "after_events": 1}]
+    )
+    with pytest.raises(APIStreamError) as info:
+        client.workflows.stream("staging", input=PHOTO, params=STAGING).until_result()
+    assert not isinstance(info.value, httpx_errors())
+
+
+def test_overall_deadline_ends_a_slow_stream(emulator_url, emulator_admin, key):
+    from bkbn_pipelines import APITimeoutError
+
+    emulator_admin.set_faults(
+        api_key=key.api_key,
+        latency={"delay_ms": 0, "steps": 20, "step_ms": 100},
+        heartbeat_s=0.1,
+    )
+    with BackboneClient(
+        api_key=key.api_key, base_url=emulator_url, deadline=0.5, pacer=Pacer(key.org)
+    ) as c:
+        t0 = time.monotonic()
+        with pytest.raises(APITimeoutError, match="deadline"):
+            c.workflows.stream("staging", input=PHOTO, params=STAGING).until_result()
+        assert time.monotonic() - t0 < 1.5
+
+
+def httpx_errors():
+    import httpx
+
+    return (httpx.HTTPError, httpx.StreamError)

@@ -205,3 +205,35 @@ def test_node_done_event_types():
     with make_client(script) as client:
         events = list(client.workflows.stream("staging"))
     assert events[1] == NodeDone(node="segment", ms=12, id="run_1:2")
+
+
+def test_case_04_through_the_client_whatever_the_charset_claims():
+    raw = START + sse("result", '{"url": "u", "region": "Franche-Comté ✅"}', "run_1:2")
+    cut = raw.index("é".encode()) + 1
+    for ctype in ("text/event-stream", "text/event-stream; charset=iso-8859-1"):
+        headers = {**SSE_HEADERS, "content-type": ctype}
+        script = Script(
+            httpx.Response(200, headers=headers, content=chunks([raw[:cut], raw[cut:]]))
+        )
+        with make_client(script) as client:
+            result = client.workflows.stream("staging").until_result()
+        assert result.data["region"] == "Franche-Comté ✅"
+
+
+def test_a_stream_is_read_once_and_released_when_broken_off():
+    script = Script(httpx.Response(200, headers=SSE_HEADERS, content=START + PROGRESS1 + RESULT))
+    with make_client(script) as client:
+        stream = client.workflows.stream("staging")
+        for _event in stream:
+            break
+        assert stream._session.response is None  # the generator closed it
+        with pytest.raises(APIStreamError, match="once"):
+            list(stream)
+
+
+def test_retrieve_with_a_body_that_is_not_json_is_an_api_error():
+    from bkbn_pipelines import APIError
+
+    script = Script(httpx.Response(200, text="<html>"))
+    with make_client(script) as client, pytest.raises(APIError, match="JSON"):
+        client.runs.retrieve("run_1")
