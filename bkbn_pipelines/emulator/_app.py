@@ -146,6 +146,7 @@ class _Emulator:
     def __init__(self, config: EmulatorConfig, test_mode: bool) -> None:
         self.config = config
         self.test_mode = test_mode
+        self.renderer: Renderer = make_renderer(config)
         self.credentials = CredentialStore.from_config(config)
         self.tiers: dict[str, TierConfig] = {
             org.id: config.tiers[org.tier] for org in config.organizations
@@ -161,7 +162,6 @@ class _Emulator:
             root = config.data_dir
         self.files = FileStore(root)
         self.runs = RunStore(self.files, config.max_runs, config.max_events_per_run)
-        self.renderer: Renderer = make_renderer(config)
         self.inputs = InputResolver(
             files=self.files,
             allowed_hosts=tuple(h.lower() for h in config.allowed_input_hosts),
@@ -313,6 +313,7 @@ class _Emulator:
             status = _ERROR_STATUS.get(getattr(exc, "error_type", ""), 500)
             run.append("error", {"type": ERROR_TYPES.get(status, "api_error"), "message": str(exc)})
             raise ApiProblem(status, str(exc)) from None
+        logger.info("run %s admitted: %s for %s, %d token(s)", run.id, graph, caller.org, tokens)
         self.stats.add(self.stats.renders, caller.org)
         self.stats.add(self.stats.tokens, caller.org, tokens)
         asyncio.get_running_loop().run_in_executor(
@@ -629,7 +630,7 @@ def create_app(config: EmulatorConfig | None = None, *, test_mode: bool = False)
     @app.post(
         "/v1/oauth/token",
         response_model=TokenResponse,
-        responses=_error_responses(400, 401, 429, 500),
+        responses=_error_responses(400, 401, 413, 429, 500),
         tags=["auth"],
         summary="Exchange client credentials or a federated JWT for an access token",
     )

@@ -21,7 +21,7 @@ from typing import Any
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .._contract import FIXED_TOKENS, GRAPHS, RESOLUTIONS, render_tokens
-from .._errors import InvalidParamsError, UnknownGraphError
+from .._errors import ConfigError, InvalidParamsError, UnknownGraphError
 from .._events import Artifact, Event, NodeDone, NodeStart, RenderProgress, Result, RunStart
 from ._config import EmulatorConfig, LatencyConfig
 
@@ -325,6 +325,13 @@ class RuntimeRenderer(Renderer):
 
 
 def make_renderer(config: EmulatorConfig) -> Renderer:
+    """The renderer the config names; a :class:`ConfigError` if it cannot be set up."""
     if config.renderer == "latency":
         return LatencyRenderer()
-    return RuntimeRenderer(config.runtime)
+    try:
+        return RuntimeRenderer(config.runtime)
+    except ImportError as exc:
+        raise ConfigError(
+            f"renderer: runtime needs the local runtime's dependencies ({exc.name} is "
+            "missing); install the [local] extra or set renderer: latency"
+        ) from None

@@ -168,3 +168,26 @@ def test_result_file_urls_work_as_inputs(
 
 def test_sample_photo_is_small():
     assert len(photo_bytes()) < 5000
+
+
+def test_unhandled_errors_are_a_500_without_details():
+    import asyncio
+
+    from bkbn_pipelines.emulator import EmulatorConfig, create_app
+
+    app = create_app(EmulatorConfig(renderer="latency"))
+
+    async def boom() -> None:
+        raise RuntimeError("secret internals /srv/app.py line 12")
+
+    app.add_api_route("/v1/boom", boom)
+
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://emulator") as client:
+            return await client.get("/v1/boom")
+
+    response = asyncio.run(call())
+    body = assert_error(response, 500, "api_error")
+    assert "secret" not in response.text and "Traceback" not in response.text
+    assert body["error"]["message"] == "internal error in the emulator"

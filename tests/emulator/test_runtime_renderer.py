@@ -65,3 +65,16 @@ def test_runtime_refusals_become_http_errors():
         )
     assert response.status_code == 400
     assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_missing_runtime_dependencies_are_a_config_error(monkeypatch):
+    import sys
+
+    import pytest
+
+    from bkbn_pipelines._errors import ConfigError
+    from bkbn_pipelines.emulator import create_app
+
+    monkeypatch.setitem(sys.modules, "bkbn_pipelines.runtime", None)
+    with pytest.raises(ConfigError, match="renderer: latency"):
+        create_app(EmulatorConfig())
