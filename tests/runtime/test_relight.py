@@ -95,3 +95,32 @@ def test_relight_never_clips_highlights_hard(runtime) -> None:
     out = np.asarray(decode(result.artifacts["image"].data), dtype=np.float32)[0, :, 1]
     assert np.all(np.diff(out) >= -1)  # tones stay in order
     assert (out >= 254).sum() <= 8  # only the very top of the ramp reaches white
+
+
+def test_a_relit_photo_is_left_almost_alone(runtime) -> None:
+    data = (PHOTOS / "int_pixabay_bedroom.jpg").read_bytes()
+    once, _ = _relight(runtime, data)
+    twice, _ = _relight(runtime, once.artifacts["image"].data)
+    a = np.asarray(decode(once.artifacts["image"].data), dtype=np.float32)
+    b = np.asarray(decode(twice.artifacts["image"].data), dtype=np.float32)
+    assert np.abs(a - b).mean() < 2.5  # of 255
+    assert twice.data["corrections"]["exposure_gain"] == pytest.approx(1.0, abs=0.03)
+
+
+def test_highlights_are_rolled_off_not_clipped(runtime) -> None:
+    """A dim room with a bright window: the room is brightened, the window keeps detail."""
+    photo = Image.open(PHOTOS / "int_cc0_kitchen.jpg").convert("RGB")
+    photo.thumbnail((320, 320))
+    linear = srgb_to_linear(np.asarray(photo, dtype=np.float32) / 255.0) * 0.2
+    window = np.linspace(0.3, 1.0, 60, dtype=np.float32)  # a gradient, left to right
+    linear[10:50, 20:80] = window[None, :, None]
+    dim = linear_to_srgb(linear)
+    result, _ = _relight(runtime, png_bytes(Image.fromarray((dim * 255 + 0.5).astype(np.uint8))))
+    out = np.asarray(decode(result.artifacts["image"].data), dtype=np.float32)
+    corrections = result.data["corrections"]
+    assert corrections["exposure_gain"] > 1.5 and corrections["highlight_rolloff"] > 0
+    row = out[30, 20:80].mean(axis=-1)
+    assert np.all(np.diff(row) >= -1)  # still a gradient, in order
+    assert row[-1] - row[len(row) // 2] > 10  # the bright half is not flattened to white
+    assert (out[10:50, 20:80] >= 254.5).mean() < 0.1
+    assert np.median(luminance(out / 255.0)) > np.median(luminance(dim)) + 0.1
