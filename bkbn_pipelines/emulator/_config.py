@@ -98,13 +98,18 @@ class FederationRuleConfig(BaseModel):
 
 
 class LatencyConfig(BaseModel):
-    """The latency model: a fixed delay, then ``steps`` progress steps of ``step_ms``."""
+    """The latency model: a fixed delay, then ``steps`` progress steps of ``step_ms``.
+
+    ``max_side`` caps the long side of the images it makes (the requested resolution
+    otherwise); results report the size actually made.
+    """
 
     model_config = _FROZEN
 
     delay_ms: int = Field(0, ge=0)
     steps: int = Field(8, ge=1, le=1000)
     step_ms: int = Field(50, ge=0)
+    max_side: int | None = Field(None, ge=16, le=8192)
 
 
 class EmulatorConfig(BaseModel):

@@ -69,6 +69,7 @@ class LatencyOverride(BaseModel):
     delay_ms: int | None = Field(None, ge=0)
     steps: int | None = Field(None, ge=1, le=1000)
     step_ms: int | None = Field(None, ge=0)
+    max_side: int | None = Field(None, ge=16, le=8192)
 
 
 class FaultSpec(BaseModel):

@@ -169,6 +169,10 @@ def _image_output(job: RenderJob) -> tuple[dict, dict[str, Artifact]]:
     with Image.open(io.BytesIO(job.inputs[0])) as img:
         img = ImageOps.exif_transpose(img).convert("RGB")
     size = output_size(img.width, img.height, job.params.get("resolution"))
+    cap = job.latency.max_side
+    if cap is not None and max(size) > cap:
+        scale = cap / max(size)
+        size = (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
     if size != img.size:
         img = img.resize(size, Image.Resampling.BILINEAR)
     buf = io.BytesIO()

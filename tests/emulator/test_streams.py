@@ -145,3 +145,9 @@ def test_concurrent_retries_with_one_key_render_once(
         thread.join()
     assert results == [200] * 8
     assert emulator_admin.renders(key.org) == 1
+
+
+def test_latency_model_can_cap_image_size(api, key, emulator_admin: EmulatorAdmin, photo_uri):
+    emulator_admin.set_faults(api_key=key.api_key, latency={"max_side": 200})
+    result = api.post("/v1/staging", json={"image": photo_uri, "style": "coastal"}).json()
+    assert (result["width"], result["height"]) == (200, 150)
