@@ -397,7 +397,7 @@ def _grazing(sl: Slice, axis: int, perp: np.ndarray, along: np.ndarray, owners: 
     cam = sl.cams[owners]
     d_perp, d_al = np.abs(perp - cam[:, 1 - axis]), np.abs(along - cam[:, axis])
     cosine = d_perp / np.maximum(np.hypot(d_perp, d_al), 1e-9)
-    return bool(np.median(cosine) < 0.26)
+    return bool(np.median(cosine) < 0.45)
 
 
 def _pieces(values: np.ndarray, gap: float) -> list[tuple[float, float]]:
