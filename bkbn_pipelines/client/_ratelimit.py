@@ -46,6 +46,8 @@ class PacerState:
     tokens_reset: float | None = None
     blocked_until: float = 0.0
     next_slot: float = 0.0
+    not_before: float = 0.0
+    window_s: float | None = None
 
 
 class PacerStore(Protocol):
@@ -144,28 +146,44 @@ class Pacer:
             logger.debug("rate limit pacing: waiting %.2fs", wait)
         return wait
 
+    @staticmethod
+    def _roll(s: PacerState, start: float) -> PacerState:
+        """The next window begins at ``start`` with the full limit."""
+        return replace(
+            s,
+            requests_remaining=s.requests_limit,
+            requests_reset=start + s.window_s if s.window_s else None,
+            next_slot=max(s.next_slot, start),
+            not_before=max(s.not_before, start),
+        )
+
     def _plan(self, s: PacerState, now: float) -> tuple[float, PacerState]:
         if s.blocked_until > now:
             return s.blocked_until - now, s
-        if s.requests_reset is not None and s.requests_reset <= now:
-            # The window rolled over: the full limit is back, its new reset unknown.
-            s = replace(s, requests_remaining=s.requests_limit, requests_reset=None)
+        while s.requests_reset is not None and s.requests_reset <= now:
+            if not s.requests_limit:
+                s = replace(s, requests_remaining=None, requests_reset=None)
+                break
+            s = self._roll(s, s.requests_reset)
         if s.tokens_reset is not None and s.tokens_reset <= now:
             s = replace(s, tokens_remaining=None, tokens_reset=None)
         if s.tokens_remaining is not None and s.tokens_remaining <= 0 and s.tokens_reset:
             return s.tokens_reset - now, s
         remaining = s.requests_remaining
         if remaining is None:
-            return 0.0, s
-        limit = s.requests_limit or remaining
-        if remaining > max(1, int(limit * self._low_water)):
-            return 0.0, replace(s, requests_remaining=remaining - 1)
-        if s.requests_reset is None:
-            # Few left and no known reset: go on, the server will say more.
-            return 0.0, replace(s, requests_remaining=max(remaining - 1, 0))
+            return max(0.0, s.not_before - now), s
         if remaining <= 0:
-            return s.requests_reset - now, s
-        slot = max(now, s.next_slot)
+            if s.requests_reset is None or not s.requests_limit:
+                return max(0.0, s.not_before - now), s  # nothing known: the server decides
+            # This window is spent: take a place in the next one, which begins at reset.
+            s = self._roll(s, s.requests_reset)
+            remaining = s.requests_remaining or 0
+        start = max(now, s.not_before)
+        limit = s.requests_limit or remaining
+        if remaining > max(1, int(limit * self._low_water)) or s.requests_reset is None:
+            return start - now, replace(s, requests_remaining=remaining - 1)
+        # Few left: share the rest of the window evenly between them.
+        slot = max(start, s.next_slot)
         interval = max(0.0, s.requests_reset - slot) / remaining
         return slot - now, replace(s, requests_remaining=remaining - 1, next_slot=slot + interval)
 
@@ -202,6 +220,9 @@ class Pacer:
                 if not newer and s.requests_remaining is not None:
                     remaining = min(remaining, s.requests_remaining)
                 s = replace(s, requests_remaining=remaining, requests_reset=reset)
+                if reset is not None:
+                    window = max(s.window_s or 0.0, reset - now)
+                    s = replace(s, window_s=window)
             if limit is not None:
                 s = replace(s, requests_limit=limit)
             tokens = _parse_int(headers.get(_PREFIX + "tokens-remaining"))

@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime
 
 import httpx
+import pytest
 
 from bkbn_pipelines.client import BackboneClient, Pacer
 
@@ -164,3 +165,40 @@ def test_concurrent_callers_stay_under_the_limit():
     client.close()
     assert errors == []
     assert server.statuses.count(429) == 0 and len(server.statuses) == 21
+
+
+def test_concurrent_tasks_stay_under_the_limit():
+    import asyncio
+
+    from bkbn_pipelines.client import AsyncBackboneClient
+
+    server = WindowServer(limit=6, window=0.5)
+
+    async def main():
+        async with AsyncBackboneClient(
+            api_key="bkbn_sk_pacing_async",
+            base_url="http://api.test",
+            transport=httpx.MockTransport(server),
+            pacer=Pacer("window-async"),
+            max_retries=0,
+        ) as client:
+            await client.workflows.run("staging", input="data:,x")
+            await asyncio.gather(
+                *[client.workflows.run("staging", input="data:,x") for _ in range(14)]
+            )
+
+    asyncio.run(main())
+    assert server.statuses.count(429) == 0 and len(server.statuses) == 15
+
+
+def test_pacer_learns_the_emulator_headers(emulator_url, emulator_admin):
+    key = emulator_admin.new_key(requests_per_minute=50)
+    pacer = Pacer("emulator-headers")
+    with BackboneClient(api_key=key.api_key, base_url=emulator_url, pacer=pacer) as client:
+        client.runs.retrieve  # noqa: B018 (attribute exists)
+        with pytest.raises(Exception):  # noqa: B017 (any status; only the headers matter)
+            client.runs.retrieve("run_unknown")
+    state = pacer.state()
+    assert state.requests_limit == 50
+    assert state.requests_remaining is not None and state.requests_remaining < 50
+    assert state.requests_reset is not None and state.requests_reset > time.time()
