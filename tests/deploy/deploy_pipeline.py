@@ -191,3 +191,11 @@ def k8s_job():
     return Definitions(assets=assets, jobs=[job], resources=RESOURCES).resolve_job_def(
         "deploy_test_k8s"
     )
+
+
+def real_listing_celery_job():
+    """The project's own ``listing_media_job`` on Celery, settings from the environment."""
+    from bkbn_pipelines.definitions import build_definitions
+    from bkbn_pipelines.jobs._scaleout import with_engine
+
+    return with_engine(build_definitions(), "celery").resolve_job_def("listing_media_job")

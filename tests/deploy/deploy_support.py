@@ -60,3 +60,41 @@ def make_dagster_home(root: Path) -> Path:
     home.mkdir(parents=True)
     shutil.copy(DEPLOY / "dagster.yaml", home / "dagster.yaml")
     return home
+
+
+def write_catalogue(folder: Path, listing_ids: list[str]) -> Path:
+    """A nightly export: ``catalogue.csv`` and one small real photo per listing."""
+    import csv
+    import io
+
+    from PIL import Image
+
+    photos = folder / "photos"
+    photos.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, listing_id in enumerate(listing_ids):
+        buf = io.BytesIO()
+        Image.new("RGB", (64, 48), (120 + 30 * i, 110, 100)).save(buf, format="JPEG")
+        (photos / f"p{i}.jpg").write_bytes(buf.getvalue())
+        rows.append(
+            {
+                "listing_id": listing_id,
+                "address": f"{i + 1} Harbour Road",
+                "city": "Testville",
+                "price": 250000 + i,
+                "currency": "EUR",
+                "beds": 2,
+                "baths": 1,
+                "area_m2": 70,
+                "style": "scandi-warm",
+                "photos": f"photos/p{i}.jpg",
+                "capture": "",
+                "updated_at": "2026-12-01T08:00:00Z",
+            }
+        )
+    path = folder / "catalogue.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path

@@ -49,50 +49,42 @@ def prefix(redis_url: str) -> Iterator[str]:
     client.close()
 
 
-def _two_workers(url: str, api_key: str, mode: str, extra: list[str]) -> list[dict]:
-    start_at = time.time() + 3.0  # both are running and have imported by then
-    env = {**os.environ, "BKBN_API_KEY": api_key}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, str(WORKER), url, str(CALLS), mode, str(start_at), *extra],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    results = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=90)
-        assert proc.returncode == 0, err
-        results.append(json.loads(out.strip().splitlines()[-1]))
-    return results
+def _start(url: str, api_key: str, mode: str, start_at: float, extra: list[str]):
+    return subprocess.Popen(
+        [sys.executable, str(WORKER), url, str(CALLS), mode, str(start_at), *extra],
+        env={**os.environ, "BKBN_API_KEY": api_key},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _result(proc: subprocess.Popen) -> dict:
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 0, err
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def test_two_processes_share_one_budget(
     fast_windows: tuple[str, EmulatorAdmin], redis_url: str, prefix: str
 ) -> None:
+    """Two processes on one key with the shared pacer: no 429. At the same time, as the
+    control, two processes on another key (same limit) pacing alone: they overrun it."""
     url, admin = fast_windows
-    key = admin.new_key(requests_per_minute=LIMIT, tokens_per_minute=10**9)
+    shared = admin.new_key(requests_per_minute=LIMIT, tokens_per_minute=10**9)
+    alone = admin.new_key(requests_per_minute=LIMIT, tokens_per_minute=10**9)
+    start_at = time.time() + 3.0  # all four are running and have imported by then
 
-    results = _two_workers(url, key.api_key, "shared", [redis_url, prefix])
+    procs = [_start(url, shared.api_key, "shared", start_at, [redis_url, prefix]) for _ in "ab"]
+    procs += [_start(url, alone.api_key, "local", start_at, []) for _ in "ab"]
+    results = [_result(p) for p in procs]
+    with_sharing, without = results[:2], results[2:]
 
-    assert [r["ok"] for r in results] == [CALLS, CALLS]
-    assert sum(r["statuses"].get("429", 0) for r in results) == 0, results
-    assert admin.stats(key.org)["renders"] == 2 * CALLS
+    assert [r["ok"] for r in with_sharing] == [CALLS, CALLS]
+    assert sum(r["statuses"].get("429", 0) for r in with_sharing) == 0, with_sharing
+    assert admin.stats(shared.org)["renders"] == 2 * CALLS
 
-
-def test_without_sharing_the_same_load_meets_429s(
-    fast_windows: tuple[str, EmulatorAdmin],
-) -> None:
-    """The control: each process paces alone, and together they overrun the limit."""
-    url, admin = fast_windows
-    key = admin.new_key(requests_per_minute=LIMIT, tokens_per_minute=10**9)
-
-    results = _two_workers(url, key.api_key, "local", [])
-
-    assert sum(r["statuses"].get("429", 0) for r in results) > 0, results
+    assert sum(r["statuses"].get("429", 0) for r in without) > 0, without
 
 
 def test_state_in_redis_names_no_credential(redis_url: str, prefix: str) -> None:
