@@ -267,3 +267,21 @@ def test_graph_packages_export_public_names():
     for module in (brochure, floorplan):
         for name in module.__all__:
             assert not name.startswith("_") and getattr(module, name) is not None
+
+
+def test_a_plan_turned_27_degrees_is_found_in_its_own_frame():
+    def turn(point, angle=math.radians(27)):
+        c, s = math.cos(angle), math.sin(angle)
+        return [point[0] * c - point[1] * s + 1.0, point[0] * s + point[1] * c - 2.0]
+
+    plan = demo_plan()
+    plan["walls"] = [dict(w, start=turn(w["start"]), end=turn(w["end"])) for w in plan["walls"]]
+    plan["rooms"] = [dict(r, seed=turn(r["seed"])) for r in plan["rooms"]]
+    for kind in ("doors", "windows"):
+        plan[kind] = [dict(o, center=turn(o["center"])) for o in plan[kind]]
+    bundle = synthesize_capture(plan, seed=1, frames_per_room=8, width=128, height=96)
+    result = _result(bundle).data["plan"]
+    assert result["frame"]["manhattan_angle_deg"] == pytest.approx(27, abs=0.3)
+    for label, true_poly in plan_truth(plan).rooms:
+        (found,) = [Polygon(r["polygon"]) for r in result["rooms"] if r["label"] == label]
+        assert found.intersection(true_poly).area / found.union(true_poly).area >= 0.9
