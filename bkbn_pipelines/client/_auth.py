@@ -17,6 +17,7 @@ used; only the first caller to do so refreshes, the others pick up the new token
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -98,8 +99,6 @@ class WorkloadIdentity:
 
 
 def _digest(secret: str) -> str:
-    import hashlib
-
     return hashlib.sha256(secret.encode()).hexdigest()[:16]
 
 

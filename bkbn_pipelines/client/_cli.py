@@ -178,7 +178,11 @@ def _extension(name: str, media_type: str) -> str:
 
 
 def write_outputs(
-    graph: str, result: Result, outputs: Mapping[str, Any], out: Path | None
+    graph: str,
+    result: Result,
+    outputs: Mapping[str, Any],
+    out: Path | None,
+    run_id: str | None = None,
 ) -> tuple[Path, dict[str, Path]]:
     """Write every output; returns the primary path and all paths by name."""
     if not outputs:
@@ -188,7 +192,7 @@ def write_outputs(
         primary = next(iter(outputs))
     artifact = outputs[primary]
     if out is None:
-        run_id = (result.id or "").split(":")[0] or "result"
+        run_id = run_id or (result.id or "").rpartition(":")[0] or "result"
         out = Path(f"{_family(graph)}-{run_id}{_extension(primary, artifact.media_type)}")
     out.parent.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
@@ -229,7 +233,10 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             )
             events = backend.stream(request)
         result: Result | None = None
+        run_id: str | None = None
         for event in events:
+            if isinstance(event, RunStart):
+                run_id = event.run_id
             if args.json:
                 stdout.write(_event_json(event) + "\n")
                 stdout.flush()
@@ -245,7 +252,7 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         if result is None:
             stderr.write("the run ended without a result\n")
             return EXIT_FAILED
-        path, written = write_outputs(args.graph, result, backend.outputs(result), args.out)
+        path, written = write_outputs(args.graph, result, backend.outputs(result), args.out, run_id)
         if result.data.get("weights") == "untrained":
             stderr.write("note: rendered with untrained weights (see docs/runtime.md)\n")
         if args.json:

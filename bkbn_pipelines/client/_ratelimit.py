@@ -7,7 +7,9 @@ request, says how long the caller should wait:
 * while plenty is left, nothing;
 * when few requests are left, the rest of the window is shared out evenly between
   them, so concurrent callers are spaced instead of bursting into 429s;
-* when nothing is left, or a 429 said ``retry-after``, until the window resets.
+* when nothing is left, or a 429 said ``retry-after``, until the window resets; the
+  callers that find a window spent book places in the next one, so they do not all
+  wake at the reset together.
 
 The pacer counts the requests it lets through against the last known ``remaining``,
 so callers that start at the same moment do not all spend the same last request.

@@ -243,7 +243,10 @@ def test_500_on_post_is_retried_without_second_render(client, emulator_admin, ke
     assert emulator_admin.renders(key.org) == 1
 
 
-def test_oauth_client_credentials_and_refused_grant(emulator_url, key):
+def test_oauth_client_credentials_and_refused_grant(emulator_url, key, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
     with BackboneClient(
         client_id=key.client_id, client_secret=key.client_secret, base_url=emulator_url
     ) as c:
@@ -259,6 +262,9 @@ def test_oauth_client_credentials_and_refused_grant(emulator_url, key):
         c.workflows.run("relight", input=PHOTO)
     assert info.value.error_type == "invalid_client"
     assert "wrong-secret-value" not in str(info.value)
+    for secret in (key.client_secret, "wrong-secret-value", token["access_token"]):
+        assert secret not in caplog.text
+    assert "/v1/oauth/token -> 200" in caplog.text
 
 
 def test_workload_identity_over_http(emulator_url, emulator_admin, key, tmp_path):
