@@ -16,7 +16,7 @@ from ._faults import FaultSpec
 from ._http import ApiProblem, new_id
 
 if TYPE_CHECKING:
-    from ._app import _Emulator
+    from ._service import Emulator
 
 __all__ = ["test_router"]
 
@@ -57,7 +57,7 @@ class NewRule(BaseModel):
     hs256_secret: SecretStr | None = None
 
 
-def test_router(emu: _Emulator) -> APIRouter:
+def test_router(emu: Emulator) -> APIRouter:
     def test_mode_only() -> None:
         if not emu.test_mode:
             raise ApiProblem(403, "test endpoints need an emulator started with --test-mode")
