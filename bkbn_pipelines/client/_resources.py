@@ -11,7 +11,7 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urljoin
 
 import httpx
 
@@ -458,16 +458,31 @@ def _artifact(response: httpx.Response) -> Artifact:
     return Artifact(data=response.content, media_type=media_type.split(";")[0].strip())
 
 
+_MAX_REDIRECTS = 5
+
+
+def _next_hop(response: httpx.Response, url: str) -> str | None:
+    location = response.headers.get("location")
+    if response.is_redirect and location:
+        return urljoin(url, location)
+    return None
+
+
 class Files(_Sync):
-    """Result files.  Credentials go only to the API's own origin."""
+    """Result files.  Credentials go only to the API's own origin, also on redirects."""
 
     def download(self, url: str) -> bytes:
         return self.download_artifact(url).data
 
     def download_artifact(self, url: str) -> Artifact:
         full = self._t.url(url)
-        response = self._t.send("GET", full, accept="*/*", auth=self._t.same_origin(full))
-        return _artifact(response)
+        for _ in range(_MAX_REDIRECTS + 1):
+            response = self._t.send("GET", full, accept="*/*", auth=self._t.same_origin(full))
+            hop = _next_hop(response, full)
+            if hop is None:
+                return _artifact(response)
+            full = hop
+        raise APIError(f"more than {_MAX_REDIRECTS} redirects downloading a file")
 
 
 class AsyncFiles(_Async):
@@ -476,8 +491,13 @@ class AsyncFiles(_Async):
 
     async def download_artifact(self, url: str) -> Artifact:
         full = self._t.url(url)
-        response = await self._t.send("GET", full, accept="*/*", auth=self._t.same_origin(full))
-        return _artifact(response)
+        for _ in range(_MAX_REDIRECTS + 1):
+            response = await self._t.send("GET", full, accept="*/*", auth=self._t.same_origin(full))
+            hop = _next_hop(response, full)
+            if hop is None:
+                return _artifact(response)
+            full = hop
+        raise APIError(f"more than {_MAX_REDIRECTS} redirects downloading a file")
 
 
 # --- oauth -----------------------------------------------------------------------

@@ -244,3 +244,17 @@ def test_stream_error_status_after_retries():
     with make_client(script) as client:
         assert client.workflows.stream("staging").until_result().ms == 1
     assert len(script.requests) == 2
+
+
+def test_file_redirect_to_a_cdn_drops_credentials():
+    script = Script(
+        httpx.Response(302, headers={"location": "https://cdn.example/f1.png"}),
+        httpx.Response(200, content=b"png", headers={"content-type": "image/png"}),
+    )
+    with make_client(script) as client:
+        artifact = client.files.download_artifact("/v1/files/f1")
+    assert artifact.data == b"png" and artifact.media_type == "image/png"
+    first, second = script.requests
+    assert "x-api-key" in first.headers
+    assert str(second.url) == "https://cdn.example/f1.png"
+    assert "x-api-key" not in second.headers and "authorization" not in second.headers
