@@ -16,7 +16,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 import ezdxf
-from shapely.geometry import Polygon
+from shapely.geometry import Point, Polygon
 
 __all__ = ["format_area", "format_length", "plan_to_dxf", "plan_to_svg", "svg_size"]
 
@@ -92,7 +92,7 @@ def plan_to_svg(plan: Mapping[str, Any], *, scale: float = 80.0, margin: float =
         out.append(poly(wall["polygon"], fill="#2b2b2b", stroke="#2b2b2b", stroke_width="0.5"))
     out.append('</g><g id="openings">')
     for opening in plan["openings"]:
-        out.append(_svg_opening(opening, plan["walls"], pt, scale))
+        out.append(_svg_opening(opening, plan, pt, scale))
     out.append('</g><g id="labels">')
     for room in plan["rooms"]:
         x, y = room["label_point"]
@@ -117,12 +117,23 @@ def plan_to_svg(plan: Mapping[str, Any], *, scale: float = 80.0, margin: float =
     return "\n".join(out)
 
 
-def _svg_opening(opening: Mapping[str, Any], walls: Sequence[Mapping[str, Any]], pt, scale) -> str:
-    wall = walls[opening["wall"]]
+def _door_normal(opening: Mapping[str, Any], plan: Mapping[str, Any]) -> tuple[float, ...]:
+    """Unit vectors along the wall and across it, the latter into a room (doors swing in)."""
+    wall = plan["walls"][opening["wall"]]
     (x0, y0), (x1, y1) = wall["start"], wall["end"]
     length = math.hypot(x1 - x0, y1 - y0) or 1.0
     ux, uy = (x1 - x0) / length, (y1 - y0) / length
     nx, ny = -uy, ux
+    cx, cy = opening["position"]
+    probe = Point(cx + nx * (wall["thickness"] / 2 + 0.3), cy + ny * (wall["thickness"] / 2 + 0.3))
+    if not any(Polygon(r["polygon"]).contains(probe) for r in plan["rooms"]):
+        nx, ny = -nx, -ny
+    return ux, uy, nx, ny
+
+
+def _svg_opening(opening: Mapping[str, Any], plan: Mapping[str, Any], pt, scale) -> str:
+    wall = plan["walls"][opening["wall"]]
+    ux, uy, nx, ny = _door_normal(opening, plan)
     cx, cy = opening["position"]
     half, t = opening["width"] / 2, wall["thickness"] / 2 + 0.01
     gap = [
@@ -194,16 +205,15 @@ def plan_to_dxf(plan: Mapping[str, Any]) -> bytes:
             (x, y - 0.05), align=ezdxf.enums.TextEntityAlignment.TOP_CENTER
         )
     for opening in plan["openings"]:
-        wall = plan["walls"][opening["wall"]]
-        (x0, y0), (x1, y1) = wall["start"], wall["end"]
-        length = math.hypot(x1 - x0, y1 - y0) or 1.0
-        ux, uy = (x1 - x0) / length, (y1 - y0) / length
+        ux, uy, nx, ny = _door_normal(opening, plan)
         cx, cy = opening["position"]
         half = opening["width"] / 2
         a, b = (cx - ux * half, cy - uy * half), (cx + ux * half, cy + uy * half)
         msp.add_line(a, b, dxfattribs={"layer": "OPENINGS"})
         if opening["type"] == "door":
             start = math.degrees(math.atan2(uy, ux))
+            if ux * ny - uy * nx < 0:  # the room is on the right of the wall's direction
+                start -= 90
             msp.add_arc(a, opening["width"], start, start + 90, dxfattribs={"layer": "OPENINGS"})
     buf = io.StringIO()
     doc.write(buf)

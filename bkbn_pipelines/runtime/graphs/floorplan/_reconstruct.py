@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import shapely
 from shapely.geometry import LineString, Point, Polygon, box
 from shapely.ops import unary_union
 
@@ -683,7 +682,3 @@ def to_plan_walls(sl: Slice, walls: list[Wall]) -> list[dict[str, Any]]:
     for item in out:
         item["polygon"] = sl.to_plan(item["polygon"])
     return out
-
-
-def solid_area(geoms: list[Polygon]) -> float:
-    return float(shapely.area(unary_union(geoms)))
