@@ -146,11 +146,16 @@ class FileStore:
 
 @dataclass
 class Stats:
-    """Counters per organization, for ``GET /_test/stats``."""
+    """Counters per organization, for ``GET /_test/stats``.
+
+    ``requests`` counts admitted ``/v1`` requests, ``renders`` admitted runs, ``tokens``
+    the tokens charged, ``rate_limited`` the 429s the limits (not test faults) gave.
+    """
 
     renders: dict[str, int] = field(default_factory=dict)
     requests: dict[str, int] = field(default_factory=dict)
     tokens: dict[str, int] = field(default_factory=dict)
+    rate_limited: dict[str, int] = field(default_factory=dict)
 
     def add(self, counter: dict[str, int], org: str, amount: int = 1) -> None:
         counter[org] = counter.get(org, 0) + amount
@@ -160,15 +165,17 @@ class Stats:
             "renders": self.renders.get(org, 0),
             "requests": self.requests.get(org, 0),
             "tokens": self.tokens.get(org, 0),
+            "rate_limited": self.rate_limited.get(org, 0),
         }
 
     def orgs(self) -> set[str]:
-        return set(self.renders) | set(self.requests) | set(self.tokens)
+        return set(self.renders) | set(self.requests) | set(self.tokens) | set(self.rate_limited)
 
     def clear(self) -> None:
         self.renders.clear()
         self.requests.clear()
         self.tokens.clear()
+        self.rate_limited.clear()
 
 
 class RunStore:

@@ -172,6 +172,7 @@ class Emulator:
         wait = self.limiter.take_request(caller.org, caller.tier)
         request.state.extra_headers = self.limiter.headers(caller.org, caller.tier)
         if wait is not None:
+            self.stats.add(self.stats.rate_limited, caller.org)
             raise ApiProblem(
                 429,
                 f"requests per minute limit of {caller.tier.requests_per_minute} reached",
@@ -232,6 +233,7 @@ class Emulator:
         wait = self.limiter.take_tokens(caller.org, caller.tier, tokens)
         request.state.extra_headers = self.limiter.headers(caller.org, caller.tier)
         if wait is not None:
+            self.stats.add(self.stats.rate_limited, caller.org)
             raise ApiProblem(
                 429,
                 f"tokens per minute limit of {caller.tier.tokens_per_minute} reached "

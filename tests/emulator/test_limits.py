@@ -30,6 +30,13 @@ def test_requests_per_minute(emulator_url, emulator_admin: EmulatorAdmin):
     assert refused.headers["bkbn-ratelimit-requests-limit"] == "3"
     reset = datetime.fromisoformat(refused.headers["bkbn-ratelimit-requests-reset"])
     assert 0 < reset.timestamp() - time.time() <= 61
+    assert emulator_admin.stats(key.org) == {
+        "org": key.org,
+        "renders": 0,
+        "requests": 3,
+        "tokens": 0,
+        "rate_limited": 1,
+    }
     other = emulator_admin.new_key(requests_per_minute=3)
     assert httpx.get(url, headers=headers_for(other)).status_code == 404
 
@@ -47,6 +54,7 @@ def test_tokens_per_minute(emulator_url, emulator_admin: EmulatorAdmin, photo_ur
     assert int(second.headers["retry-after"]) >= 1
     assert emulator_admin.renders(key.org) == 1
     assert emulator_admin.stats(key.org)["tokens"] == 6
+    assert emulator_admin.stats(key.org)["rate_limited"] == 1
 
 
 def test_window_reopens_after_reset(photo_uri):
