@@ -378,3 +378,41 @@ def httpx_errors():
     import httpx
 
     return (httpx.HTTPError, httpx.StreamError)
+
+
+def test_floor_plans_and_brochures_endpoints(client):
+    plan = client.floor_plans.create(video=PHOTO, units="imperial")
+    assert plan.data["graph"].startswith("floor-plan") and plan.url
+    streamed = client.floor_plans.stream(video=PHOTO).until_result()
+    assert streamed.data["graph"].startswith("floor-plan")
+    listing = {"address": "7 Grande Rue, Besançon", "price": 199000, "beds": 2}
+    brochure = client.brochures.create(listing=listing, photos=[PHOTO, PHOTO])
+    assert brochure.data["graph"].startswith("brochure")
+    assert {"pdf", "html"} <= set(brochure.data["outputs"])
+    events = list(client.brochures.stream(listing=listing, photos=[PHOTO]))
+    assert isinstance(events[-1], Result)
+
+
+def test_case_10_async_ten_tasks_one_refresh(emulator_url, emulator_admin, key):
+    import asyncio
+
+    from bkbn_pipelines.client import AsyncBackboneClient
+
+    async def main():
+        async with AsyncBackboneClient(
+            client_id=key.client_id,
+            client_secret=key.client_secret,
+            base_url=emulator_url,
+            pacer=Pacer(key.org),
+        ) as c:
+            await c.workflows.run("relight", input=PHOTO)
+            emulator_admin.expire_tokens(client_id=key.client_id)
+            emulator_admin.set_faults(client_id=key.client_id, single_use_grants=True)
+            results = await asyncio.gather(
+                *[c.workflows.run("relight", input=PHOTO) for _ in range(10)]
+            )
+            return results, c.token_refreshes
+
+    results, refreshes = asyncio.run(main())
+    assert len(results) == 10 and all(r.url for r in results)
+    assert refreshes == 2
