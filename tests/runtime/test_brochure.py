@@ -240,3 +240,19 @@ def test_local_runtime_refuses_bad_parameters_before_the_run():
     assert result.data["parts"]["storyboard"]["photos"][0]["name"] == "kitchen_1.jpg"
     assert result.data["usage"] == {"tokens": 10}
     assert (result.data["width"], result.data["height"]) == (595, 842)
+
+
+def test_cmyk_photo_keeps_its_colours_in_the_pdf():
+    original = decode(photo_bytes("int_pixabay_bedroom.jpg")).convert("RGB")
+    buf = io.BytesIO()
+    original.convert("CMYK").save(buf, format="JPEG", quality=95)  # Pillow writes Adobe CMYK
+    result = _result([buf.getvalue()], listing=LISTING)
+    reader = PdfReader(io.BytesIO(result.artifacts["pdf"].data))
+    (embedded,) = reader.pages[0].images
+    hero = embedded.image.convert("RGB")
+    assert hero.mode == "RGB"
+    want = np.asarray(original.resize((32, 32), Image.Resampling.BOX), float).mean(axis=(0, 1))
+    got = np.asarray(hero.resize((32, 32), Image.Resampling.BOX), float).mean(axis=(0, 1))
+    # the hero is a crop of the photo, so compare overall colour loosely, but an inverted
+    # or channel-swapped CMYK would be off by far more than this
+    assert np.abs(want - got).max() < 25, (want, got)
