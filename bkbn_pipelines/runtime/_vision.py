@@ -33,6 +33,10 @@ __all__ = [
 ]
 
 CEILING, WALL, FLOOR, OPENING, OBJECT = 0, 1, 2, 3, 4
+
+#: Gradient magnitude (Sobel of the smoothed image, in units of full scale) that is
+#: always a strong edge: what a 15 % step in brightness gives.
+ALWAYS_AN_EDGE = 0.4
 CLASS_NAMES = {
     CEILING: "ceiling",
     WALL: "wall",
@@ -61,7 +65,7 @@ def canny(gray: np.ndarray, sigma: float = 1.4, high_pct: float = 90.0) -> np.nd
     """Boolean edge map of a float greyscale image.
 
     The high threshold is the ``high_pct`` percentile of the gradient magnitude at
-    local maxima, the low threshold half of it.
+    local maxima (at most :data:`ALWAYS_AN_EDGE`), the low threshold half of it.
     """
     g = _gaussian(gray.astype(np.float32), sigma)
     gx = (_shift(g, 0, -1) - _shift(g, 0, 1)) * 2 + (
@@ -82,7 +86,8 @@ def canny(gray: np.ndarray, sigma: float = 1.4, high_pct: float = 90.0) -> np.nd
     candidates = magnitude[keep & (magnitude > 1e-3)]
     if candidates.size == 0:
         return np.zeros_like(keep)
-    high = float(np.percentile(candidates, high_pct))
+    # A step of about 15 % contrast is always an edge, however busy the photo is.
+    high = min(float(np.percentile(candidates, high_pct)), ALWAYS_AN_EDGE)
     low = high / 2
     strong = keep & (magnitude >= high)
     weak = keep & (magnitude >= low)
@@ -151,7 +156,8 @@ def _strongest_row(edges_h: np.ndarray, start: int, stop: int, default: int) -> 
     if rows.size == 0 or rows.max() <= 0:
         return default
     smooth = np.convolve(rows, np.ones(5) / 5, mode="same")
-    return start + int(np.argmax(smooth))
+    best = np.flatnonzero(smooth >= smooth.max() - 1e-9)
+    return start + int(best[len(best) // 2])  # the middle of a plateau of equal rows
 
 
 def heuristic_layout(rgb: np.ndarray) -> Layout:
