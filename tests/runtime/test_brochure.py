@@ -139,8 +139,9 @@ def test_pdf_opens_has_pages_and_real_text(brochure: Result):
     assert "12 rue des Granges, 25000 Besançon" in flat
     assert "€450,000" in flat
     assert "None" not in flat
-    images = [img for page in reader.pages for img in page.images]
-    assert len(images) == 4  # hero + three in the gallery
+    assert len(reader.pages[0].images) == 1  # the hero
+    assert len(reader.pages[1].images) == 3  # the gallery
+    assert len(reader.pages[-1].images) == 4  # small prints of all four on the details page
 
 
 def test_html_is_self_contained_and_names_the_address(brochure: Result):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import io
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
@@ -120,7 +121,13 @@ def plan_layout(
                 "text": ["captions"],
             }
         )
-    pages.append({"kind": "details", "photos": [], "text": ["body", "facts", "palette"]})
+    pages.append(
+        {
+            "kind": "details",
+            "photos": [],
+            "text": ["body", "facts", "palette", "contact_sheet"],
+        }
+    )
     return {
         "page_size": "A4",
         "orientation": "portrait",
@@ -290,10 +297,46 @@ def render_pdf(
                 pdf.drawString(x, label_y - 30 - size, colour["hex"].upper())
                 pdf.setFillColor(MUTED)
                 pdf.drawString(x, label_y - 42 - size, f"{colour['weight'] * 100:.0f} %")
+            _contact_sheet(pdf, images, captions, label_y - 42 - size - 40, accent, bold, regular)
         foot(number)
         pdf.showPage()
     pdf.save()
     return buf.getvalue()
+
+
+def _contact_sheet(
+    pdf: Canvas,
+    images: Sequence[Image.Image],
+    captions: Sequence[str],
+    top: float,
+    accent: HexColor,
+    bold: str,
+    regular: str,
+) -> None:
+    """Small prints of every photo, four to a row, as far down as the page allows."""
+    if len(images) < 2:
+        return
+    gap, columns = 10.0, 4
+    width = (PAGE_W - 2 * MARGIN - gap * (columns - 1)) / columns
+    height = width * 0.72
+    rows = min(math.ceil(len(images) / columns), int((top - 20 - 60) // (height + gap + 14)))
+    if rows < 1:
+        return
+    pdf.setFont(bold, 10)
+    pdf.setFillColor(accent)
+    pdf.drawString(MARGIN, top, "IN THE PHOTOS")
+    for i, image in enumerate(images[: rows * columns]):
+        row, col = divmod(i, columns)
+        x = MARGIN + col * (width + gap)
+        y = top - 14 - (row + 1) * height - row * (gap + 14)
+        pdf.drawImage(
+            ImageReader(io.BytesIO(_fit(image, width, height, dpi=110))), x, y, width, height
+        )
+        label = captions[i].replace("_", " ").capitalize()
+        if label != "Room":
+            pdf.setFont(regular, 8)
+            pdf.setFillColor(MUTED)
+            pdf.drawString(x, y - 11, label)
 
 
 def _escape(text: str) -> str:
