@@ -176,3 +176,13 @@ def test_synthetic_capture_is_deterministic_and_valid():
     # from near the centre of a 2.8 m room every wall, floor and ceiling hit is within 3 m
     assert valid.size > 0.95 * depth.size
     assert valid.min() > 0.5 and valid.max() < 3.0
+
+
+def test_a_damaged_member_is_a_capture_error():
+    data = bytearray(write_capture([_frame()]))
+    start = data.find(b"depth/00000.png")
+    # flip bytes inside the stored data of the first depth member (after its name)
+    for offset in range(start + 40, start + 60):
+        data[offset] ^= 0xFF
+    with pytest.raises(CaptureBundleError, match=r"depth/00000\.png"):
+        read_capture(bytes(data))

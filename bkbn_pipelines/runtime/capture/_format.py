@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -199,7 +200,10 @@ class _Zip:
             raise _fail(f"{where} names {name!r}, which is not in the zip")
         if info.file_size > MAX_MEMBER_BYTES:
             raise _fail(f"{name!r} is larger than {MAX_MEMBER_BYTES} bytes")
-        return self.archive.read(info)
+        try:
+            return self.archive.read(info)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+            raise _fail(f"{name!r} cannot be read from the zip ({exc})") from exc
 
 
 def _decode_depth(data: bytes, spec: Mapping[str, Any], where: str) -> np.ndarray:
