@@ -9,10 +9,13 @@ in that order; the work itself is done by :class:`~._service.Emulator`.
 # No ``from __future__ import annotations`` here: FastAPI reads the annotations of the
 # routes defined inside create_app at runtime, and they name local types.
 
+import base64
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
+from urllib.parse import parse_qs, unquote
 
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
@@ -107,6 +110,38 @@ def _params(model: type[BaseModel], params: dict[str, Any]) -> dict[str, Any]:
     except ValidationError as exc:
         errors = [{**e, "loc": ("params", *e["loc"])} for e in exc.errors(include_input=False)]
         raise ApiProblem(400, _validation_message(errors)) from None
+
+
+async def _token_request(request: Request) -> TokenRequest:
+    """The grant from a JSON or form body; client credentials may come as HTTP Basic."""
+    raw = await request.body()
+    media = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    try:
+        if media == "application/x-www-form-urlencoded":
+            fields: Any = {k: v[0] for k, v in parse_qs(raw.decode("utf-8")).items()}
+        elif media == "application/json":
+            fields = json.loads(raw or b"{}")
+        else:
+            raise OAuthProblem(400, "invalid_request", f"unsupported content-type {media[:60]!r}")
+    except (UnicodeDecodeError, ValueError):
+        raise OAuthProblem(
+            400, "invalid_request", "the body is not valid JSON or form data"
+        ) from None
+    if not isinstance(fields, dict):
+        raise OAuthProblem(400, "invalid_request", "the body must be an object")
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "basic" and value:
+        try:
+            client_id, _, secret = base64.b64decode(value).decode("utf-8").partition(":")
+        except (ValueError, UnicodeDecodeError):
+            raise OAuthProblem(401, "invalid_client", "malformed Basic credentials") from None
+        fields.setdefault("client_id", unquote(client_id))
+        fields.setdefault("client_secret", unquote(secret))
+    try:
+        return TokenRequest.model_validate(fields)
+    except ValidationError as exc:
+        message = _validation_message(exc.errors(include_input=False))
+        raise OAuthProblem(400, "invalid_request", message) from None
 
 
 def create_app(config: EmulatorConfig | None = None, *, test_mode: bool = False) -> FastAPI:
@@ -329,10 +364,18 @@ def create_app(config: EmulatorConfig | None = None, *, test_mode: bool = False)
         responses=_error_responses(400, 401, 413, 429, 500),
         tags=["auth"],
         summary="Exchange client credentials or a federated JWT for an access token",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    media: {"schema": {"$ref": "#/components/schemas/TokenRequest"}}
+                    for media in ("application/json", "application/x-www-form-urlencoded")
+                },
+            }
+        },
     )
-    async def oauth_token(
-        body: TokenRequest, request: Request, bkbn_version: VersionHeader = None
-    ) -> dict[str, Any]:
+    async def oauth_token(request: Request, bkbn_version: VersionHeader = None) -> dict[str, Any]:
+        body = await _token_request(request)
         if body.grant_type == "client_credentials":
             principal = emu.credentials.client_principal(body.client_id, body.client_secret)
         elif body.grant_type == JWT_BEARER:
@@ -374,6 +417,9 @@ def create_app(config: EmulatorConfig | None = None, *, test_mode: bool = False)
                 content = responses.get("200", {}).get("content", {})
                 if content.get("application/json") == {"schema": {}} and len(content) > 1:
                     del content["application/json"]
+        schema["components"]["schemas"]["TokenRequest"] = TokenRequest.model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
         for name in ("HTTPValidationError", "ValidationError"):
             schema.get("components", {}).get("schemas", {}).pop(name, None)
         app.openapi_schema = schema

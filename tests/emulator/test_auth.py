@@ -215,3 +215,31 @@ def test_secrets_stay_out_of_reprs_and_logs(
         )
     assert key.api_key not in caplog.text
     assert key.client_secret not in caplog.text
+
+
+def test_token_endpoint_takes_form_bodies_and_basic_auth(emulator_url, key: TestKey):
+    url = f"{emulator_url}/v1/oauth/token"
+    form = httpx.post(
+        url,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": key.client_id,
+            "client_secret": key.client_secret,
+        },
+        headers=VERSION,
+    )
+    assert form.status_code == 200, form.text
+    basic = httpx.post(
+        url,
+        data={"grant_type": "client_credentials"},
+        auth=(key.client_id, key.client_secret),
+        headers=VERSION,
+    )
+    assert basic.status_code == 200, basic.text
+    assert basic.json()["access_token"] != form.json()["access_token"]
+    garbage = httpx.post(
+        url, content=b"\xff{", headers={"content-type": "application/json", **VERSION}
+    )
+    assert assert_error(garbage, 400, "invalid_request_error")["error"]["code"] == (
+        "invalid_request"
+    )
