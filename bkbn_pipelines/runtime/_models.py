@@ -15,6 +15,7 @@ Every other folder counts as ``"pretrained"``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -22,7 +23,7 @@ import shutil
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -220,6 +221,22 @@ def _quiet_libraries() -> None:
     transformers_logging.disable_progress_bar()
 
 
+@contextlib.contextmanager
+def _only_library_errors() -> Iterator[None]:
+    """Silence the libraries' import-time advice (optional backends, deprecations)
+    while a model loads; their errors still show."""
+    from transformers.utils import logging as transformers_logging
+
+    before = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        transformers_logging.set_verbosity(before)
+
+
 @dataclass
 class InpaintPipeline:
     """A loaded inpainting pipeline and what the graphs need to know about it."""
@@ -307,15 +324,15 @@ def _load_inpaint(folder: Path, control: Path | None, device: str, dtype: str) -
     import diffusers
 
     _quiet_libraries()
-    pipeline_class = _inpaint_class(folder, controlnet=control is not None)
+    with _only_library_errors():
+        pipeline_class = _inpaint_class(folder, controlnet=control is not None)
     kwargs: dict[str, Any] = {
         "torch_dtype": torch_dtype(dtype),
         "local_files_only": True,
         "low_cpu_mem_usage": False,
     }
     logger.info("loading %s from %s on %s (%s)", pipeline_class.__name__, folder, device, dtype)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
+    with _only_library_errors():
         if control is not None:
             kwargs["controlnet"] = diffusers.ControlNetModel.from_pretrained(control, **kwargs)
         pipe = pipeline_class.from_pretrained(folder, **kwargs)
