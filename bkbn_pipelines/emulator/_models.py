@@ -68,6 +68,8 @@ class BrochureParams(BaseModel):
     listing: dict[str, Any]
     photos: list[str] = Field(min_length=1, max_length=50, description=URL_DOC)
     template: str | None = None
+    max_photos: int | None = Field(None, ge=1, le=24, description="photos the storyboard keeps")
+    photo_names: list[str] | None = Field(None, description="names for error messages")
 
 
 class WorkflowRunRequest(BaseModel):

@@ -182,27 +182,79 @@ def _image_output(job: RenderJob) -> tuple[dict, dict[str, Artifact]]:
 
 
 def _floor_plan_output(job: RenderJob) -> tuple[dict, dict[str, Artifact]]:
+    """A fixed two-room plan, in the plan JSON layout of the runtime's floor-plan graph."""
     units = job.params.get("units", "metric")
     rooms = [
-        {"label": "living", "polygon": [[0, 0], [5, 0], [5, 4], [0, 4]], "area": 20.0},
-        {"label": "kitchen", "polygon": [[5, 0], [8, 0], [8, 4], [5, 4]], "area": 12.0},
+        _room("room-1", "living", [[0, 0], [5, 0], [5, 4], [0, 4]]),
+        _room("room-2", "kitchen", [[5, 0], [8, 0], [8, 4], [5, 4]]),
     ]
-    corners = [[0, 0], [8, 0], [8, 4], [0, 4]]
-    walls = [{"start": corners[i], "end": corners[(i + 1) % 4], "thickness": 0.2} for i in range(4)]
-    walls.append({"start": [5, 0], "end": [5, 4], "thickness": 0.1})
+    segments = [([0, 0], [8, 0]), ([8, 0], [8, 4]), ([8, 4], [0, 4]), ([0, 4], [0, 0])]
+    walls = [
+        {
+            "id": f"wall-{i + 1}",
+            "start": start,
+            "end": end,
+            "length_m": float(abs(end[0] - start[0]) + abs(end[1] - start[1])),
+            "thickness": 0.2,
+            "exterior": True,
+        }
+        for i, (start, end) in enumerate(segments)
+    ]
+    walls.append(
+        {
+            "id": "wall-5",
+            "start": [5, 0],
+            "end": [5, 4],
+            "length_m": 4.0,
+            "thickness": 0.1,
+            "exterior": False,
+        }
+    )
     openings = [
-        {"type": "door", "wall": 4, "position": [5, 2], "width": 0.9},
-        {"type": "window", "wall": 0, "position": [2.5, 0], "width": 1.2},
+        {
+            "id": "door-1",
+            "type": "door",
+            "wall": 4,
+            "wall_id": "wall-5",
+            "position": [5, 2],
+            "width": 0.9,
+        },
+        {
+            "id": "window-1",
+            "type": "window",
+            "wall": 0,
+            "wall_id": "wall-1",
+            "position": [2.5, 0],
+            "width": 1.2,
+        },
     ]
-    plan = {"units": units, "rooms": rooms, "walls": walls, "openings": openings}
-    svg = _plan_svg(plan)
-    dxf = _plan_dxf(plan)
+    plan = {
+        "version": "1.0",
+        "units": units,
+        "length_unit": "m",
+        "rooms": rooms,
+        "walls": walls,
+        "openings": openings,
+        "total_area_m2": sum(room["area_m2"] for room in rooms),
+    }
     artifacts = {
         "plan": Artifact(json.dumps(plan).encode(), "application/json"),
-        "svg": Artifact(svg.encode(), "image/svg+xml"),
-        "dxf": Artifact(dxf.encode(), "application/dxf"),
+        "svg": Artifact(_plan_svg(plan).encode(), "image/svg+xml"),
+        "dxf": Artifact(_plan_dxf(plan).encode(), "application/dxf"),
     }
     return {"plan": plan}, artifacts
+
+
+def _room(room_id: str, label: str, corners: list[list[float]]) -> dict[str, Any]:
+    xs, ys = [c[0] for c in corners], [c[1] for c in corners]
+    area = float((max(xs) - min(xs)) * (max(ys) - min(ys)))
+    return {
+        "id": room_id,
+        "label": label,
+        "polygon": [*corners, corners[0]],
+        "area_m2": area,
+        "area_display": f"{area:.1f} m²",
+    }
 
 
 def _plan_svg(plan: dict) -> str:

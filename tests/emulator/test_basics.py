@@ -125,7 +125,11 @@ def test_every_graph_runs_blocking(api, photo_uri):
     plan = api.post("/v1/floor-plans", json={"video": "data:application/zip;base64,UEsFBg=="})
     assert plan.status_code == 200, plan.text
     assert set(plan.json()["outputs"]) == {"plan", "svg", "dxf"}
-    assert plan.json()["plan"]["rooms"]
+    rooms = plan.json()["plan"]["rooms"]
+    assert [room["label"] for room in rooms] == ["living", "kitchen"]
+    assert rooms[0]["polygon"][0] == rooms[0]["polygon"][-1]
+    assert plan.json()["plan"]["total_area_m2"] == 32.0
+    assert api.get(plan.json()["outputs"]["dxf"]).text.startswith("  0\nSECTION")
     workflow_brochure = api.post(
         "/v1/workflows/brochure/run",
         json={"params": {"listing": {"address": "x"}, "photos": [photo_uri]}},

@@ -78,3 +78,20 @@ def test_missing_runtime_dependencies_are_a_config_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "bkbn_pipelines.runtime", None)
     with pytest.raises(ConfigError, match="renderer: latency"):
         create_app(EmulatorConfig())
+
+
+def test_brochure_through_the_runtime():
+    photo = data_uri(photo_bytes((120, 90)))
+    with serve_in_thread(_config()) as url:
+        response = httpx.post(
+            f"{url}/v1/brochures",
+            json={"listing": {"address": "9 Quai Vert", "beds": 2}, "photos": [photo]},
+            headers=headers_for(KEY),
+            timeout=120,
+        )
+        assert response.status_code == 200, response.text
+        result = response.json()
+        assert result["renderer"] == "runtime"
+        assert {"pdf", "html", "storyboard", "palette", "copy", "layout"} <= set(result["outputs"])
+        pdf = httpx.get(result["outputs"]["pdf"], headers=headers_for(KEY))
+        assert pdf.content.startswith(b"%PDF")
