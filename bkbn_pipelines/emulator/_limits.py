@@ -49,7 +49,9 @@ class _OrgWindows:
 
 
 def _rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    """``ts`` rounded *up* to the whole second: a reset is never announced before it
+    happens (truncating it would let a pacing client send into a window still full)."""
+    return datetime.fromtimestamp(math.ceil(ts), UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @dataclass

@@ -296,12 +296,28 @@ def _brochure_output(job: RenderJob) -> tuple[dict, dict[str, Artifact]]:
             thumb = ImageOps.exif_transpose(img).convert("RGB")
             thumb.thumbnail((480, 480))
             thumbs.append(thumb)
-    palette = _palette(thumbs[0]) if thumbs else ["#808080"]
+    palette = {"colours": _palette(thumbs[0]) if thumbs else []}
     headline = str(listing.get("address") or "A home worth seeing")
-    facts = [f"{k}: {listing[k]}" for k in ("price", "beds", "baths", "area_m2") if k in listing]
-    copy = {"headline": headline, "body": ", ".join(facts) or "Details on request."}
-    storyboard = {"photos": list(range(len(thumbs)))}
-    layout = {"pages": [{"template": job.params.get("template") or "classic", "photos": 4}]}
+    facts = [
+        {"label": key.replace("_", " ").capitalize(), "value": str(listing[key])}
+        for key in ("price", "beds", "baths", "area_m2")
+        if key in listing
+    ]
+    body = ", ".join(f"{f['label']}: {f['value']}" for f in facts) or "Details on request."
+    copy = {"headline": headline, "body": body, "facts": facts}
+    storyboard = {
+        "photos": [
+            {"index": i, "name": f"photo-{i + 1}", "position": i} for i in range(len(thumbs))
+        ],
+        "duplicates": [],
+        "rejected": [],
+        "cover": 0,
+    }
+    layout = {
+        "page_size": "A4",
+        "orientation": "portrait",
+        "pages": [{"kind": "cover", "template": job.params.get("template") or "classic"}],
+    }
 
     buf = io.BytesIO()
     pdf = canvas.Canvas(buf, pagesize=A4)
@@ -309,7 +325,7 @@ def _brochure_output(job: RenderJob) -> tuple[dict, dict[str, Artifact]]:
     pdf.setFont("Helvetica-Bold", 20)
     pdf.drawString(40, height - 60, headline[:60])
     pdf.setFont("Helvetica", 11)
-    pdf.drawString(40, height - 80, copy["body"][:100])
+    pdf.drawString(40, height - 80, body[:100])
     for i, thumb in enumerate(thumbs):
         x, y = 40 + (i % 2) * 260, height - 320 - (i // 2) * 220
         pdf.drawImage(ImageReader(thumb), x, y, width=240, height=180, preserveAspectRatio=True)
@@ -317,7 +333,7 @@ def _brochure_output(job: RenderJob) -> tuple[dict, dict[str, Artifact]]:
     pdf.save()
     html = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{_esc(headline)}</title>"
-        f"</head><body><h1>{_esc(headline)}</h1><p>{_esc(copy['body'])}</p></body></html>"
+        f"</head><body><h1>{_esc(headline)}</h1><p>{_esc(body)}</p></body></html>"
     )
     parts = {"storyboard": storyboard, "palette": palette, "copy": copy, "layout": layout}
     artifacts = {
@@ -326,20 +342,25 @@ def _brochure_output(job: RenderJob) -> tuple[dict, dict[str, Artifact]]:
     }
     for name, part in parts.items():
         artifacts[name] = Artifact(json.dumps(part).encode(), "application/json")
-    return {"parts": parts, "pages": 1}, artifacts
+    return {"parts": parts, "pages": 1, "width": 595, "height": 842}, artifacts
 
 
 def _esc(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _palette(img: Image.Image) -> list[str]:
+def _palette(img: Image.Image) -> list[dict[str, Any]]:
     small = img.resize((32, 32)).quantize(colors=5)
     counts = sorted(small.getcolors() or [], reverse=True)
     palette = small.getpalette() or []
-    return [
-        "#{:02x}{:02x}{:02x}".format(*palette[index * 3 : index * 3 + 3]) for _, index in counts
-    ]
+    total = sum(count for count, _ in counts) or 1
+    colours = []
+    for count, index in counts:
+        rgb = palette[index * 3 : index * 3 + 3]
+        colours.append(
+            {"hex": "#{:02x}{:02x}{:02x}".format(*rgb), "rgb": rgb, "weight": count / total}
+        )
+    return colours
 
 
 _OUTPUTS = {

@@ -122,6 +122,10 @@ def test_every_graph_runs_blocking(api, photo_uri):
     assert set(outputs) == {"pdf", "html", "storyboard", "palette", "copy", "layout"}
     assert api.get(outputs["pdf"]).content.startswith(b"%PDF")
     assert brochure.json()["url"] == outputs["pdf"]
+    parts = brochure.json()["parts"]
+    assert parts["palette"]["colours"][0]["hex"].startswith("#")
+    assert parts["copy"]["headline"] == "4 Rue Haute"
+    assert api.get(outputs["palette"]).json() == parts["palette"]
     plan = api.post("/v1/floor-plans", json={"video": "data:application/zip;base64,UEsFBg=="})
     assert plan.status_code == 200, plan.text
     assert set(plan.json()["outputs"]) == {"plan", "svg", "dxf"}
