@@ -11,6 +11,7 @@ can say that, so the emulator rightly answers most generated inputs with a 400.
 
 from __future__ import annotations
 
+import httpx
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import positive_data_acceptance
@@ -26,8 +27,7 @@ EXAMPLES = 20
 def test_openapi_document_lists_every_endpoint():
     config = EmulatorConfig(renderer="latency")
     with serve_in_thread(config, test_mode=False) as url:
-        schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
-        document = schema.raw_schema
+        document = httpx.get(f"{url}/openapi.json").json()
     paths = document["paths"]
     assert set(paths) == {
         "/v1/workflows/{name}/run",
