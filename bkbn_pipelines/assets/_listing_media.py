@@ -252,7 +252,10 @@ def listing_media(
         job = ListingJob(slug, row, store, backbone, config, policy, log, prefix, log.add)
         jobs.append((job, todo))
 
-    workers = 1 if backbone.backend == "local" else max(1, config.max_workers)
+    # The local runtime renders one graph at a time; listings that only fetch photos,
+    # or that call the API, go side by side.
+    renders_locally = backbone.backend == "local" and any(n in _USES_API for n in selected)
+    workers = 1 if renders_locally else max(1, config.max_workers)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bkbn-listing") as pool:
         futures = [(job, pool.submit(_run_listing, job, todo)) for job, todo in jobs]
         for job, future in futures:

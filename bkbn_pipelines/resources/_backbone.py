@@ -75,6 +75,12 @@ class BackboneResource(ConfigurableResource):
     api_key: str | None = Field(
         default=None, description="API key (use EnvVar('BKBN_API_KEY')); never logged."
     )
+    client_id: str | None = Field(
+        default=None, description="OAuth client id (client-credentials grant), instead of a key."
+    )
+    client_secret: str | None = Field(
+        default=None, description="OAuth client secret (use EnvVar); never logged."
+    )
     version: str | None = Field(default=None, description="Pinned bkbn-version header.")
     max_retries: int = Field(default=2, description="Client retries of one HTTP request.")
     timeout_s: float = Field(default=600.0, description="Overall deadline of one graph run.")
@@ -120,9 +126,11 @@ class BackboneResource(ConfigurableResource):
                 "base_url": self.base_url,
                 "api_key": self.api_key,
                 "version": self.version,
+                "client_id": self.client_id,
+                "client_secret": self.client_secret,
                 "max_retries": self.max_retries,
-                "timeout": self.timeout_s,
-                "read_timeout": self.read_timeout_s,
+                "timeout": self.read_timeout_s,
+                "deadline": self.timeout_s,
             }
         else:
             settings = {
@@ -160,16 +168,11 @@ class BackboneResource(ConfigurableResource):
         return self._backend
 
     def _make_backend(self) -> Backend:
-        from .. import backends
+        from ..backends import make_backend
 
-        make_backend = getattr(backends, "make_backend", None)
-        if make_backend is not None:
-            return make_backend(self.backend, **self.settings())
-        if self.backend == "local":  # pragma: no cover - until make_backend exists
-            from ..backends._local import LocalBackend
-
-            return LocalBackend(self.runtime_settings())
-        raise ConfigError("the api backend is not available in this installation")
+        if self.backend == "local":
+            return make_backend("local", settings=self.runtime_settings())
+        return make_backend("api", **self.settings())
 
     # -- running a graph ---------------------------------------------------------------
 

@@ -1,0 +1,208 @@
+"""``bkbn nightly``: the nightly catalogue run from the command line.
+
+Runs in the Dagster instance of ``DAGSTER_HOME`` (default ``./.dagster_home``,
+created), so ``dagster dev -w workspace.yaml`` shows the materialisations afterwards.
+With ``--backend api`` and no ``BKBN_BASE_URL`` (or with ``--emulator``) an emulator
+runs in this process on loopback for the length of the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+
+__all__ = ["DEMO_API_KEY", "add_arguments", "ensure_dagster_home", "run", "run_with"]
+
+#: The key of the in-process emulator; it exists only inside that emulator.
+DEMO_API_KEY = "bkbn_sk_demo_local_only_0123456789"
+
+_INSTANCE_YAML = """\
+# Written by `bkbn nightly`: the Dagster instance of local nightly runs.
+telemetry:
+  enabled: false
+concurrency:
+  pools:
+    # Steps of the listing assets share the pool "bkbn_api": at most this many
+    # run at once across runs (`dagster instance concurrency set bkbn_api N`).
+    default_limit: 4
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--catalogue", required=True, help="Listing export: CSV or Parquet, path or s3:// URL."
+    )
+    _common_arguments(parser)
+
+
+def _common_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backend",
+        choices=("api", "local"),
+        default=os.environ.get("BKBN_BACKEND", "api") or "api",
+        help="api: the Backbone Lab API (or the emulator); local: in-process runtime.",
+    )
+    parser.add_argument(
+        "--emulator",
+        action="store_true",
+        help="Run against an emulator started in this process, even if BKBN_BASE_URL is set.",
+    )
+    parser.add_argument(
+        "--storage-root", help="Media store root (default: $BKBN_STORAGE_ROOT or ./.bkbn_media)."
+    )
+    parser.add_argument(
+        "--dagster-home",
+        help="Dagster instance folder (default: $DAGSTER_HOME or ./.dagster_home).",
+    )
+    parser.add_argument("--s3-endpoint-url", help="S3 endpoint for an s3:// catalogue.")
+    parser.add_argument(
+        "--all", action="store_true", help="Process every listing, not only new and changed ones."
+    )
+    parser.add_argument(
+        "--allow-untrained",
+        action="store_true",
+        help="Without staging weights, stage with a tiny untrained model (labelled as such).",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_with(args, catalogue=args.catalogue)
+
+
+def ensure_dagster_home(given: str | None = None) -> Path:
+    """``DAGSTER_HOME`` (set, created, with a ``dagster.yaml``); default ./.dagster_home."""
+    home = Path(given or os.environ.get("DAGSTER_HOME") or ".dagster_home").expanduser().resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(_INSTANCE_YAML)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def run_with(args: argparse.Namespace, *, catalogue: str) -> int:
+    from dagster import DagsterInstance
+
+    from .._errors import BkbnError
+    from ..resources import MediaStoreResource
+    from ._nightly import run_nightly
+
+    home = ensure_dagster_home(args.dagster_home)
+    allow_untrained = bool(args.allow_untrained) or None
+    try:
+        with _backend(args, allow_untrained) as backbone, DagsterInstance.get() as instance:
+            print(f"Dagster home: {home}")
+            summary = run_nightly(
+                catalogue,
+                backbone=backbone,
+                media_store=MediaStoreResource(root=args.storage_root),
+                instance=instance,
+                s3_endpoint_url=args.s3_endpoint_url,
+                everything=bool(args.all),
+            )
+    except BkbnError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE if "catalogue" in type(exc).__name__.lower() else EXIT_FAILED
+    except Exception as exc:  # a Dagster error from the catalogue step: report, fail
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    _print_summary(summary)
+    return EXIT_OK if summary.ok else EXIT_FAILED
+
+
+@contextmanager
+def _backend(args: argparse.Namespace, allow_untrained: bool | None) -> Iterator[Any]:
+    from ..resources import BackboneResource
+
+    if args.backend == "local":
+        yield BackboneResource(backend="local", allow_untrained=allow_untrained)
+        return
+    if os.environ.get("BKBN_BASE_URL") and not args.emulator:
+        yield BackboneResource(backend="api")  # key and URL from the environment
+        return
+    from ..emulator._config import EmulatorConfig
+    from ..emulator.testing import serve_in_thread
+
+    config = EmulatorConfig.model_validate(
+        {
+            "organizations": [{"id": "demo", "tier": "demo"}],
+            "api_keys": [{"key": DEMO_API_KEY, "org": "demo"}],
+            "tiers": {"demo": {"requests_per_minute": 6000, "tokens_per_minute": 10_000_000}},
+            "runtime": {"allow_untrained": True} if allow_untrained else {},
+        }
+    )
+    with serve_in_thread(config, test_mode=False) as url:
+        print(f"Emulator: {url} (in this process, for this run only)")
+        yield BackboneResource(backend="api", base_url=url, api_key=DEMO_API_KEY)
+
+
+def _print_summary(summary: Any) -> None:
+    header = (
+        "listing",
+        "id",
+        "photos",
+        "failed",
+        "enhanced",
+        "renders",
+        "weights",
+        "plan",
+        "status",
+    )
+    rows = [
+        (
+            item.slug,
+            item.listing_id,
+            str(item.photos),
+            str(item.photo_failures),
+            str(item.enhanced),
+            str(item.renders),
+            item.render_weights,
+            "yes" if item.floor_plan else "no",
+            item.status if len(item.status) <= 60 else item.status[:57] + "...",
+        )
+        for item in summary.listings
+    ]
+    totals = summary.totals()
+    rows.append(
+        (
+            "total",
+            "",
+            str(totals["photos"]),
+            "",
+            "",
+            str(totals["renders"]),
+            "",
+            "",
+            f"{len(summary.failures)} listing(s) failed",
+        )
+    )
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
+    print()
+    print(line.format(*header))
+    print(line.format(*("-" * w for w in widths)))
+    for row in rows:
+        print(line.format(*row))
+    print()
+    print(
+        f"{totals['listings']} listings, {len(summary.processed)} processed, "
+        f"{totals['photos']} photos, {totals['renders']} renders, "
+        f"{totals['failures']} failures, {summary.seconds:.1f} s"
+    )
+    pdfs = [item for item in summary.listings if item.brochure_pdf]
+    if pdfs:
+        print("\nBrochures:")
+        for item in pdfs:
+            print(f"  {item.slug}: {item.brochure_pdf}")
+    for slug, cause in sorted(summary.failures.items()):
+        print(f"FAILED {slug}: {cause}", file=sys.stderr)
+    if summary.staging_note:
+        print(f"\nNOTE: {summary.staging_note}")
+    print("\nSee the runs and lineage: dagster dev -w workspace.yaml")
