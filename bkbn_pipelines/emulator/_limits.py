@@ -51,7 +51,11 @@ class _OrgWindows:
 def _rfc3339(ts: float) -> str:
     """``ts`` rounded *up* to the whole second: a reset is never announced before it
     happens (truncating it would let a pacing client send into a window still full)."""
-    return datetime.fromtimestamp(math.ceil(ts), UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return (
+        datetime.fromtimestamp(math.ceil(ts), UTC)
+        .isoformat(timespec="seconds")
+        .replace("+00:00", "Z")
+    )
 
 
 @dataclass
