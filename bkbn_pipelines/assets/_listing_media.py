@@ -231,7 +231,7 @@ def listing_media(
         r for r in (context.run_id, context.run.parent_run_id, context.run.root_run_id) if r
     )
     versions = code_versions()
-    prefix = f"{context.run_id}:{context.retry_number}"
+    prefix = context.run_id
 
     jobs: list[tuple[ListingJob, list[str]]] = []
     failures: dict[str, _Failure] = {}

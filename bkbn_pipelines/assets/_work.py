@@ -108,15 +108,37 @@ class ListingJob:
         return str(self.row["listing_id"])
 
     def run(self, graph: str, inputs: Sequence[InputFile], params: Mapping[str, Any], name: str):
-        key = hashlib.sha256(
+        """Run a graph with an idempotency key per (Dagster run, listing, call).
+
+        A step retry sends the same key, so the server replays a render it already
+        made instead of rendering again.  A call whose render ended in an ``error``
+        event is marked spent in the store; its next attempt uses a fresh key, since
+        replaying it would only replay the error.
+        """
+        base = hashlib.sha256(
             json.dumps(
                 [self.idempotency_prefix, graph, self.slug, name, dict(params)],
                 sort_keys=True,
                 default=str,
             ).encode()
         ).hexdigest()[:40]
+        attempt = 0
+        while self.store.exists(_spent_key(self.idempotency_prefix, base, attempt)):
+            attempt += 1
+        key = base if attempt == 0 else f"{base}-{attempt}"
         request = GraphRequest(graph=graph, inputs=inputs, params=params, idempotency_key=key)
-        return self.backbone.run_graph(self.context, request)
+        try:
+            return self.backbone.run_graph(self.context, request)
+        except Exception as exc:
+            if getattr(exc, "from_error_event", False):
+                self.store.put(
+                    _spent_key(self.idempotency_prefix, base, attempt), b"", media_type="text/plain"
+                )
+            raise
+
+
+def _spent_key(run_id: str, base: str, attempt: int) -> str:
+    return f"runs/{run_id}/spent-keys/{base}-{attempt}"
 
 
 # -- raw_listing_photos ---------------------------------------------------------------

@@ -206,7 +206,9 @@ class BackboneResource(ConfigurableResource):
                     if log is not None:
                         log.info(f"{graph}: render step {event.step}/{event.total}")
             elif isinstance(event, ErrorEvent):
-                raise _run_failed(event, run_id, graph)
+                error = _run_failed(event, run_id, graph)
+                error.from_error_event = True  # type: ignore[attr-defined]
+                raise error
             elif isinstance(event, Result):
                 return self._outcome(backend, event, run_id, graph, node_ms, started)
         raise APIStreamError(f"{graph}: the event stream ended without a result")

@@ -133,7 +133,7 @@ def test_look_alike_ids_get_distinct_outputs(tmp_path: Path) -> None:
     with dg.instance_for_test() as instance:
         run_catalogue(defs, instance, source)
         result = run_listings(
-            defs, instance, "unit-4.1", "unit-4.2", selection=RAW_ONLY + ["enhanced_photos"]
+            defs, instance, "unit-4.1", "unit-4.2", selection=[*RAW_ONLY, "enhanced_photos"]
         )
         assert result.success
     store = MediaStore(tmp_path / "media")
