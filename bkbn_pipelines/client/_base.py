@@ -124,6 +124,39 @@ class _Core:
     def fits(deadline_at: float | None, delay: float) -> bool:
         return deadline_at is None or time.monotonic() + delay < deadline_at
 
+    def after_connection_error(
+        self, exc: Exception, attempt: int, retries: int, what: str, deadline_at: float | None
+    ) -> float:
+        """The wait before retrying after a transport error; raises when it is final."""
+        delay = (
+            self.retry.decide(attempt, connection_error=True, what=what)
+            if attempt < retries
+            else None
+        )
+        if delay is None or not self.fits(deadline_at, delay):
+            raise connection_error(exc, what) from exc
+        return delay
+
+    def after_status(
+        self,
+        response: httpx.Response,
+        attempt: int,
+        retries: int,
+        what: str,
+        deadline_at: float | None,
+    ) -> float | None:
+        """The wait before retrying after an error status, or ``None`` when it is final."""
+        if attempt >= retries:
+            logger.debug("%s: status %s, no retry left", what, response.status_code)
+            return None
+        delay = self.retry.decide(
+            attempt, status=response.status_code, headers=response.headers, what=what
+        )
+        if delay is not None and not self.fits(deadline_at, delay):
+            logger.debug("%s: a retry in %.2fs would pass the deadline", what, delay)
+            return None
+        return delay
+
     @staticmethod
     def token_answer(response: httpx.Response, content: bytes) -> tuple[str, float]:
         try:
@@ -192,8 +225,7 @@ class SyncTransport(_Core):
         what = what or f"{method} {urlsplit(url).path}"
         if method == "POST" and idempotency_key is None:
             idempotency_key = str(uuid.uuid4())
-        policy = self.retry
-        retries = policy.max_retries if max_retries is None else max_retries
+        retries = self.retry.max_retries if max_retries is None else max_retries
         deadline_at = self.deadline_at()
         attempt = 0
         refreshed = False
@@ -216,13 +248,7 @@ class SyncTransport(_Core):
                 response = self.http.send(request, stream=True)
             except _HTTPX_ERRORS as exc:
                 self.log(request, type(exc).__name__, None, t0)
-                delay = (
-                    policy.decide(attempt, connection_error=True, what=what)
-                    if attempt < retries
-                    else None
-                )
-                if delay is None or not self.fits(deadline_at, delay):
-                    raise connection_error(exc, what) from exc
+                delay = self.after_connection_error(exc, attempt, retries, what, deadline_at)
                 self.sleep(delay)
                 attempt += 1
                 continue
@@ -235,14 +261,7 @@ class SyncTransport(_Core):
                 try:
                     response.read()
                 except _HTTPX_ERRORS as exc:
-                    response.close()
-                    delay = (
-                        policy.decide(attempt, connection_error=True, what=what)
-                        if attempt < retries
-                        else None
-                    )
-                    if delay is None or not self.fits(deadline_at, delay):
-                        raise connection_error(exc, what) from exc
+                    delay = self.after_connection_error(exc, attempt, retries, what, deadline_at)
                     self.sleep(delay)
                     attempt += 1
                     continue
@@ -260,14 +279,8 @@ class SyncTransport(_Core):
                 self.tokens.invalidate(used_token)
                 refreshed = True
                 continue
-            delay = None
-            if attempt < retries:
-                delay = policy.decide(
-                    attempt, status=response.status_code, headers=response.headers, what=what
-                )
-            else:
-                logger.debug("%s: status %s, no retry left", what, response.status_code)
-            if delay is not None and self.fits(deadline_at, delay):
+            delay = self.after_status(response, attempt, retries, what, deadline_at)
+            if delay is not None:
                 if response.status_code == 429:
                     waited_until = self.pacer.block(delay)
                 response.close()
@@ -341,8 +354,7 @@ class AsyncTransport(_Core):
         what = what or f"{method} {urlsplit(url).path}"
         if method == "POST" and idempotency_key is None:
             idempotency_key = str(uuid.uuid4())
-        policy = self.retry
-        retries = policy.max_retries if max_retries is None else max_retries
+        retries = self.retry.max_retries if max_retries is None else max_retries
         deadline_at = self.deadline_at()
         attempt = 0
         refreshed = False
@@ -365,13 +377,7 @@ class AsyncTransport(_Core):
                 response = await self.http.send(request, stream=True)
             except _HTTPX_ERRORS as exc:
                 self.log(request, type(exc).__name__, None, t0)
-                delay = (
-                    policy.decide(attempt, connection_error=True, what=what)
-                    if attempt < retries
-                    else None
-                )
-                if delay is None or not self.fits(deadline_at, delay):
-                    raise connection_error(exc, what) from exc
+                delay = self.after_connection_error(exc, attempt, retries, what, deadline_at)
                 await self.sleep(delay)
                 attempt += 1
                 continue
@@ -384,14 +390,7 @@ class AsyncTransport(_Core):
                 try:
                     await response.aread()
                 except _HTTPX_ERRORS as exc:
-                    await response.aclose()
-                    delay = (
-                        policy.decide(attempt, connection_error=True, what=what)
-                        if attempt < retries
-                        else None
-                    )
-                    if delay is None or not self.fits(deadline_at, delay):
-                        raise connection_error(exc, what) from exc
+                    delay = self.after_connection_error(exc, attempt, retries, what, deadline_at)
                     await self.sleep(delay)
                     attempt += 1
                     continue
@@ -409,14 +408,8 @@ class AsyncTransport(_Core):
                 self.tokens.invalidate(used_token)
                 refreshed = True
                 continue
-            delay = None
-            if attempt < retries:
-                delay = policy.decide(
-                    attempt, status=response.status_code, headers=response.headers, what=what
-                )
-            else:
-                logger.debug("%s: status %s, no retry left", what, response.status_code)
-            if delay is not None and self.fits(deadline_at, delay):
+            delay = self.after_status(response, attempt, retries, what, deadline_at)
+            if delay is not None:
                 if response.status_code == 429:
                     waited_until = self.pacer.block(delay)
                 await response.aclose()

@@ -36,6 +36,10 @@ logger = logging.getLogger("bkbn_pipelines.client")
 
 _PREFIX = "bkbn-ratelimit-"
 
+#: Seconds added to a window's start, so that clocks a little apart do not send the
+#: first request of a window while the server still counts the last one.
+_MARGIN = 0.05
+
 
 @dataclass(frozen=True)
 class PacerState:
@@ -50,6 +54,7 @@ class PacerState:
     next_slot: float = 0.0
     not_before: float = 0.0
     window_s: float | None = None
+    server_reset: float | None = None
 
 
 class PacerStore(Protocol):
@@ -155,8 +160,8 @@ class Pacer:
             s,
             requests_remaining=s.requests_limit,
             requests_reset=start + s.window_s if s.window_s else None,
-            next_slot=max(s.next_slot, start),
-            not_before=max(s.not_before, start),
+            next_slot=max(s.next_slot, start + _MARGIN),
+            not_before=max(s.not_before, start + _MARGIN),
         )
 
     def _plan(self, s: PacerState, now: float) -> tuple[float, PacerState]:
@@ -223,8 +228,11 @@ class Pacer:
                     remaining = min(remaining, s.requests_remaining)
                 s = replace(s, requests_remaining=remaining, requests_reset=reset)
                 if reset is not None:
-                    window = max(s.window_s or 0.0, reset - now)
-                    s = replace(s, window_s=window)
+                    if s.server_reset is not None and reset > s.server_reset + _MARGIN:
+                        window = reset - s.server_reset  # two resets seen: the true period
+                    else:
+                        window = max(s.window_s or 0.0, reset - now)
+                    s = replace(s, window_s=window, server_reset=reset)
             if limit is not None:
                 s = replace(s, requests_limit=limit)
             tokens = _parse_int(headers.get(_PREFIX + "tokens-remaining"))
