@@ -243,3 +243,28 @@ def test_token_endpoint_takes_form_bodies_and_basic_auth(emulator_url, key: Test
     assert assert_error(garbage, 400, "invalid_request_error")["error"]["code"] == (
         "invalid_request"
     )
+
+
+def test_key_check_compares_every_stored_digest(monkeypatch):
+    import hmac
+
+    from bkbn_pipelines.emulator import _auth
+
+    store = _auth.CredentialStore(token_lifetime_s=60)
+    keys = [f"bkbn_sk_key_{n}" for n in range(5)]
+    for key_ in keys:
+        store.add_key(key_, "o")
+    calls = []
+    real = hmac.compare_digest
+
+    def counting(a, b):
+        calls.append(1)
+        return real(a, b)
+
+    monkeypatch.setattr(_auth.hmac, "compare_digest", counting)
+    for presented in (keys[0], keys[-1], "bkbn_sk_wrong"):
+        calls.clear()
+        store.principal_for_key(presented)
+        assert len(calls) == len(keys), presented
+    assert store.principal_for_key(keys[2]).org == "o"
+    assert store.principal_for_key("bkbn_sk_wrong") is None

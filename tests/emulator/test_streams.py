@@ -151,3 +151,26 @@ def test_latency_model_can_cap_image_size(api, key, emulator_admin: EmulatorAdmi
     emulator_admin.set_faults(api_key=key.api_key, latency={"max_side": 200})
     result = api.post("/v1/staging", json={"image": photo_uri, "style": "coastal"}).json()
     assert (result["width"], result["height"]) == (200, 150)
+
+
+def test_a_waiting_blocking_call_does_not_hold_up_others(
+    api, key, emulator_admin: EmulatorAdmin, photo_uri
+):
+    emulator_admin.set_faults(api_key=key.api_key, latency={"steps": 2, "step_ms": 1000})
+    outcome: dict[str, float] = {}
+
+    def blocking() -> None:
+        started = time.monotonic()
+        response = api.post("/v1/workflows/relight/run", json={"input": photo_uri})
+        assert response.status_code == 200
+        outcome["blocking"] = time.monotonic() - started
+
+    thread = threading.Thread(target=blocking)
+    thread.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    assert api.get("/v1/workflows/runs/run_x").status_code == 404
+    outcome["other"] = time.monotonic() - started
+    thread.join()
+    assert outcome["blocking"] >= 2.0
+    assert outcome["other"] < 1.0  # answered while the blocking call still waited
