@@ -1,0 +1,88 @@
+"""Staleness and automation per listing: data changes rerun one listing, code changes all."""
+
+from pathlib import Path
+
+import dagster as dg
+from listing_support import (
+    make_defs,
+    run_catalogue,
+    run_listings,
+    stale_status,
+    tiny_jpeg,
+    write_catalogue,
+)
+
+from bkbn_pipelines.assets import listing_media
+
+RAW = "raw_listing_photos"
+LISTING_ASSETS = (
+    "raw_listing_photos",
+    "enhanced_photos",
+    "staged_renders",
+    "floor_plans",
+    "brochures",
+)
+
+
+def _catalogue(folder: Path, price_of_b: int = 200) -> Path:
+    return write_catalogue(
+        folder,
+        [
+            {"listing_id": "a", "photos": [tiny_jpeg(1)]},
+            {"listing_id": "b", "photos": [tiny_jpeg(2)], "price": price_of_b},
+            {"listing_id": "c", "photos": [tiny_jpeg(3)]},
+        ],
+    )
+
+
+def _requested(result, asset: str) -> set[str]:
+    return set(result.get_requested_partitions(dg.AssetKey(asset)))
+
+
+def test_a_changed_listing_is_the_only_one_stale_and_requested(tmp_path: Path) -> None:
+    export = tmp_path / "export"
+    source = _catalogue(export)
+    defs = make_defs(tmp_path / "media")
+    with dg.instance_for_test() as instance:
+        run_catalogue(defs, instance, source)
+        assert run_listings(defs, instance, "a", "c", selection=[RAW]).success
+        assert {stale_status(defs, instance, RAW, k) for k in "abc"} == {"FRESH"}
+        baseline = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+
+        _catalogue(export, price_of_b=250)  # only listing b changes
+        run_catalogue(defs, instance, source)
+        status = {k: stale_status(defs, instance, RAW, k) for k in "abc"}
+        result = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, cursor=baseline.cursor
+        )
+    assert status == {"a": "FRESH", "b": "STALE", "c": "FRESH"}
+    assert _requested(result, RAW) == {"b"}
+    for asset in LISTING_ASSETS:
+        assert _requested(result, asset) <= {"b"}, asset
+
+
+def test_a_new_code_version_makes_every_listing_stale(tmp_path: Path) -> None:
+    source = _catalogue(tmp_path / "export")
+    defs = make_defs(tmp_path / "media")
+    changed = listing_media.map_asset_specs(
+        lambda spec: (
+            spec.replace_attributes(code_version="raw-2") if spec.key == dg.AssetKey(RAW) else spec
+        )
+    )
+    with dg.instance_for_test() as instance:
+        run_catalogue(defs, instance, source)
+        assert run_listings(defs, instance, "a", "c", selection=[RAW]).success
+        baseline = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        new_defs = dg.Definitions.merge(
+            dg.Definitions(assets=[changed]),
+            dg.Definitions(
+                assets=[a for a in defs.assets if a is not listing_media],
+                resources=defs.resources,
+            ),
+        )
+        status = {k: stale_status(new_defs, instance, RAW, k) for k in "abc"}
+        result = dg.evaluate_automation_conditions(
+            defs=new_defs, instance=instance, cursor=baseline.cursor
+        )
+    assert status == {"a": "STALE", "b": "STALE", "c": "STALE"}
+    assert _requested(result, RAW) == {"a", "b", "c"}
