@@ -8,10 +8,11 @@ the same against the emulator and the real API.  The request's ``idempotency_key
 from __future__ import annotations
 
 import base64
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from .._errors import InvalidParamsError
+from .._errors import InvalidParamsError, RunCancelledError
 from .._events import Artifact, Event, Result
 from ..client import BackboneClient
 from ._base import GraphRequest, InputFile
@@ -70,16 +71,34 @@ class ApiBackend:
             raise InvalidParamsError(f"graph {graph!r} takes one input, got {len(urls)}")
         return {"input": urls[0], "params": params}
 
-    def stream(self, request: GraphRequest) -> Iterator[Event]:
-        """Run the graph and yield its events; the last is ``Result`` or ``ErrorEvent``."""
-        return self.stream_body(request.graph, self.body(request), request.idempotency_key)
+    def stream(
+        self, request: GraphRequest, *, cancel: threading.Event | None = None
+    ) -> Iterator[Event]:
+        """Run the graph and yield its events; the last is ``Result`` or ``ErrorEvent``.
+
+        ``cancel``, when set, stops reading between two events and raises
+        :class:`RunCancelledError`; the API has no cancel call, so the server's run
+        finishes on its own (and a retry with the same idempotency key reuses it).
+        """
+        body = self.body(request)
+        return self.stream_body(request.graph, body, request.idempotency_key, cancel=cancel)
 
     def stream_body(
-        self, graph: str, body: Mapping[str, Any], idempotency_key: str | None = None
+        self,
+        graph: str,
+        body: Mapping[str, Any],
+        idempotency_key: str | None = None,
+        *,
+        cancel: threading.Event | None = None,
     ) -> Iterator[Event]:
         """Run ``graph`` with a ready JSON body (see :meth:`body_for_urls`)."""
         with self.client.workflows.stream(graph, idempotency_key=idempotency_key, **body) as events:
-            yield from events
+            for event in events:
+                if cancel is not None and cancel.is_set():
+                    raise RunCancelledError(
+                        f"run {events.run_id or ''} of {graph!r}: cancelled by the caller"
+                    )
+                yield event
 
     def outputs(self, result: Result) -> Mapping[str, Artifact]:
         """Download every file the result names, by output name."""

@@ -103,3 +103,30 @@ def test_make_backend_local_is_lazy_and_a_backend():
         assert backend.name == "local" and isinstance(backend, Backend)
     finally:
         backend.close()
+
+
+def test_cancel_stops_reading_and_releases_the_stream(emulator_url, key):
+    import threading
+
+    import httpx
+
+    from bkbn_pipelines import RunCancelledError
+
+    backend = make_backend(
+        "api",
+        api_key=key.api_key,
+        base_url=emulator_url,
+        max_connections=1,
+        timeout=httpx.Timeout(10.0, pool=3.0),
+    )
+    cancel = threading.Event()
+    request = GraphRequest(graph="relight", inputs=[_photo()])
+    seen = []
+    with pytest.raises(RunCancelledError, match="cancelled"):
+        for event in backend.stream(request, cancel=cancel):
+            seen.append(event)
+            cancel.set()
+    assert len(seen) == 1
+    # The only pooled connection is free again: the next run goes through.
+    assert list(backend.stream(GraphRequest(graph="relight", inputs=[_photo()])))[-1].url
+    backend.close()

@@ -112,3 +112,27 @@ def test_data_url_input_passes_through(api_env, tmp_path, capsys):
     out = tmp_path / "r.png"
     assert main(["run", "relight", "--input", uri, "--out", str(out)]) == EXIT_OK
     assert out.exists()
+
+
+def test_bkbn_console_script_against_the_emulator(api_env, photo, tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = shutil.which("bkbn") or str(Path(sys.executable).with_name("bkbn"))
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run(
+        [exe, "run", "staging", "--input", str(photo), "--param", "style=scandi-warm"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    written = tmp_path / done.stdout.strip()
+    assert written.suffix == ".png" and written.read_bytes().startswith(b"\x89PNG")
+    assert "render [" in done.stderr
