@@ -23,6 +23,7 @@ from ..backends import Backend, GraphRequest
 
 __all__ = ["BackboneResource", "GraphOutcome"]
 
+_SECRET_FIELDS = frozenset({"api_key", "client_secret"})
 #: Seconds between two progress lines in the run log, per graph run.
 _PROGRESS_EVERY_S = 2.0
 
@@ -105,6 +106,17 @@ class BackboneResource(ConfigurableResource):
     steps: int | None = Field(default=None, description="Render steps; None reads BKBN_STEPS.")
 
     _backend: Backend | None = PrivateAttr(default=None)
+
+    def __repr__(self) -> str:
+        shown = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name in _SECRET_FIELDS and value is not None:
+                value = "[redacted]"
+            shown.append(f"{name}={value!r}")
+        return f"BackboneResource({', '.join(shown)})"
+
+    __str__ = __repr__
 
     # -- lifecycle ---------------------------------------------------------------------
 
