@@ -177,9 +177,13 @@ class _Session:
         }
 
     def opened(self, response: httpx.Response) -> httpx.Response:
-        self.response = response
         self.state.request_id = response.headers.get("request-id") or self.state.request_id
-        self.state.check_type(response)
+        try:
+            self.state.check_type(response)
+        except APIStreamError:
+            response.close()
+            raise
+        self.response = response
         return response
 
     def check_deadline(self, deadline_at: float | None) -> None:
@@ -213,6 +217,9 @@ def _sync_events(session: _Session) -> Iterator[Event]:
                         yield event
                         if state.terminal is not None:
                             return
+            except APIStreamError as exc:
+                exc.request_id = exc.request_id or state.request_id
+                raise
             except _DROPS as exc:
                 response.close()
                 session.response = None
@@ -263,6 +270,9 @@ async def _async_events(session: _Session) -> AsyncIterator[Event]:
                         yield event
                         if state.terminal is not None:
                             return
+            except APIStreamError as exc:
+                exc.request_id = exc.request_id or state.request_id
+                raise
             except _DROPS as exc:
                 await response.aclose()
                 session.response = None

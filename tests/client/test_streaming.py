@@ -185,8 +185,9 @@ def test_non_event_stream_success_is_a_stream_error():
 
 def test_malformed_known_event_is_a_stream_error():
     script = Script(httpx.Response(200, headers=SSE_HEADERS, content=sse("node.done", "{oops")))
-    with make_client(script) as client, pytest.raises(APIStreamError, match=r"node\.done"):
+    with make_client(script) as client, pytest.raises(APIStreamError, match=r"node\.done") as info:
         list(client.workflows.stream("staging"))
+    assert info.value.request_id == "req_test123"
 
 
 def test_events_replay_endpoint():
