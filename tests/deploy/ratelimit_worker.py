@@ -1,10 +1,10 @@
 """One process of the shared rate-limit test: N staging calls with one API key.
 
-Usage: python ratelimit_worker.py BASE_URL N MODE START_AT [REDIS_URL PREFIX]
-(the API key comes from BKBN_API_KEY). MODE is ``shared`` (a SharedPacer in Redis) or
-``local`` (the client's own in-process pacer). Starts at wall-clock START_AT so that the
-processes contend, and prints one JSON line: statuses seen on the wire, successes,
-failures.
+Usage: python ratelimit_worker.py BASE_URL N MODE START_AT [REDIS_URL PREFIX REQUESTS WINDOW_S]
+(the API key comes from BKBN_API_KEY). MODE is ``shared`` (a SharedPacer in Redis with
+the key's limit, REQUESTS per WINDOW_S) or ``local`` (the client's own in-process
+pacer). Starts at wall-clock START_AT so that the processes contend, and prints one JSON
+line: statuses seen on the wire, successes, failures.
 """
 
 import base64
@@ -40,8 +40,14 @@ def main() -> None:
     api_key = os.environ["BKBN_API_KEY"]
     pacer = None
     if mode == "shared":
-        redis_url, prefix = sys.argv[5], sys.argv[6]
-        pacer = SharedPacer(pacer_key(base_url, api_key), redis_url=redis_url, prefix=prefix)
+        redis_url, prefix, requests, window_s = sys.argv[5:9]
+        pacer = SharedPacer(
+            pacer_key(base_url, api_key),
+            redis_url=redis_url,
+            prefix=prefix,
+            requests=int(requests),
+            window_s=float(window_s),
+        )
     buf = io.BytesIO()
     Image.new("RGB", (64, 48), (180, 170, 160)).save(buf, format="PNG")
     image = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()

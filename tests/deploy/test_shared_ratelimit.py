@@ -28,12 +28,13 @@ from bkbn_pipelines.emulator.testing import EmulatorAdmin, serve_in_thread
 WORKER = Path(__file__).with_name("ratelimit_worker.py")
 EMULATOR_CONFIG = Path(__file__).parents[1] / "emulator_test_config.yaml"
 LIMIT = 8
+WINDOW_S = 2.0
 CALLS = 12
 
 
 @pytest.fixture(scope="module")
 def fast_windows() -> Iterator[tuple[str, EmulatorAdmin]]:
-    config = load_config(EMULATOR_CONFIG).model_copy(update={"rate_limit_window_s": 2.0})
+    config = load_config(EMULATOR_CONFIG).model_copy(update={"rate_limit_window_s": WINDOW_S})
     with serve_in_thread(config, test_mode=True) as url, EmulatorAdmin(url) as admin:
         yield url, admin
 
@@ -68,14 +69,16 @@ def _result(proc: subprocess.Popen) -> dict:
 def test_two_processes_share_one_budget(
     fast_windows: tuple[str, EmulatorAdmin], redis_url: str, prefix: str
 ) -> None:
-    """Two processes on one key with the shared pacer: no 429. At the same time, as the
-    control, two processes on another key (same limit) pacing alone: they overrun it."""
+    """Two processes on one key with the shared pacer and the key's limit: no 429. At the
+    same time, as the control, two processes on another key (same limit) pacing alone,
+    each from the headers it sees: together they overrun it."""
     url, admin = fast_windows
     shared = admin.new_key(requests_per_minute=LIMIT, tokens_per_minute=10**9)
     alone = admin.new_key(requests_per_minute=LIMIT, tokens_per_minute=10**9)
     start_at = time.time() + 3.0  # all four are running and have imported by then
 
-    procs = [_start(url, shared.api_key, "shared", start_at, [redis_url, prefix]) for _ in "ab"]
+    limit = [redis_url, prefix, str(LIMIT), str(WINDOW_S)]
+    procs = [_start(url, shared.api_key, "shared", start_at, limit) for _ in "ab"]
     procs += [_start(url, alone.api_key, "local", start_at, []) for _ in "ab"]
     results = [_result(p) for p in procs]
     with_sharing, without = results[:2], results[2:]
@@ -113,3 +116,24 @@ def test_state_in_redis_names_no_credential(redis_url: str, prefix: str) -> None
     assert isinstance(state, PacerState)
     assert state.requests_limit == 10 and state.requests_remaining == 6
     pacer.close()
+
+
+def test_shared_schedule_never_crowds_a_window(redis_url: str, prefix: str) -> None:
+    """Send times handed to two pacers of one key: no window holds more than the limit."""
+    key = pacer_key("https://api.example", "bkbn_sk_test_" + secrets.token_hex(8))
+    pacers = [
+        SharedPacer(key, redis_url=redis_url, prefix=prefix, requests=5, window_s=1.0)
+        for _ in range(2)
+    ]
+    sends = sorted(time.time() + pacers[i % 2].reserve() for i in range(20))
+    horizon = 1.0 + 0.25  # the window and the slack for network delay
+    for i, start in enumerate(sends):
+        assert sum(1 for t in sends[i:] if t < start + horizon) <= 5
+    # evenly spaced, (1.0 + 0.25) / (5 - 1) apart: no slower than needed
+    assert abs((sends[-1] - sends[0]) - 19 * 1.25 / 4) < 0.3
+
+    # a 429's retry-after moves the whole schedule on
+    pacers[0].block(3.0)
+    assert pacers[1].reserve() >= 2.9
+    for pacer in pacers:
+        pacer.close()
