@@ -22,7 +22,16 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .._contract import FIXED_TOKENS, GRAPHS, RESOLUTIONS, render_tokens
 from .._errors import ConfigError, InvalidParamsError, UnknownGraphError
-from .._events import Artifact, Event, NodeDone, NodeStart, RenderProgress, Result, RunStart
+from .._events import (
+    Artifact,
+    ErrorEvent,
+    Event,
+    NodeDone,
+    NodeStart,
+    RenderProgress,
+    Result,
+    RunStart,
+)
 from ._config import EmulatorConfig, LatencyConfig
 
 __all__ = [
@@ -79,9 +88,19 @@ def image_size(data: bytes) -> tuple[int, int]:
         with Image.open(io.BytesIO(data)) as img:
             width, height = img.size
             orientation = img.getexif().get(0x0112, 1)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise InvalidParamsError(f"the input is not a readable image ({exc})") from None
+    except UnidentifiedImageError:
+        raise InvalidParamsError("not an image in a known format") from None
+    except (OSError, ValueError):
+        raise InvalidParamsError("the image is damaged or truncated") from None
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def _checked_size(data: bytes, index: int) -> tuple[int, int]:
+    try:
+        return image_size(data)
+    except InvalidParamsError as exc:
+        exc.input_index = index  # type: ignore[attr-defined]
+        raise
 
 
 @dataclass
@@ -114,11 +133,15 @@ class Renderer:
     def tokens(self, base: str, inputs: Sequence[bytes], params: Mapping, steps: int) -> int:
         """The run's cost in tokens: ``ceil(megapixels_out * steps / 10)`` for images.
 
-        Image inputs are checked here (400 if unreadable); ``relight`` is one step.
+        Photos are checked here: an unreadable one raises :class:`InvalidParamsError`
+        whose ``input_index`` says which.  ``relight`` counts one step.
         """
+        if base == "brochure":
+            for index, data in enumerate(inputs):
+                _checked_size(data, index)
         if base not in IMAGE_GRAPHS:
             return FIXED_TOKENS
-        width, height = image_size(inputs[0])
+        width, height = _checked_size(inputs[0], 0)
         out_w, out_h = output_size(width, height, params.get("resolution"))
         return render_tokens(out_w * out_h / 1e6, 1 if base == "relight" else steps)
 
@@ -150,7 +173,11 @@ class LatencyRenderer(Renderer):
                     _sleep(job.latency.step_ms, job.cancel)
                     yield RenderProgress(step=step, total=job.latency.steps)
             yield NodeDone(node=node, ms=round((time.perf_counter() - t0) * 1000))
-        fields, artifacts = _OUTPUTS[job.base](job)
+        try:
+            fields, artifacts = _OUTPUTS[job.base](job)
+        except (OSError, ValueError) as exc:  # an input the checks let through
+            yield ErrorEvent(error_type="invalid_request_error", message=f"unusable input: {exc}")
+            return
         data = {
             "graph": job.graph,
             "ms": round((time.perf_counter() - started) * 1000),

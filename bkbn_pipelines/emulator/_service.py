@@ -229,7 +229,9 @@ class Emulator:
         try:
             tokens = self.renderer.tokens(base, inputs, params, self.renderer.steps(latency))
         except GraphError as exc:
-            raise ApiProblem(400, f"{urls[0][0] if urls else 'input'}: {exc}") from None
+            index = getattr(exc, "input_index", 0)
+            field = urls[index][0] if index < len(urls) else "input"
+            raise ApiProblem(400, f"{field}: {exc}") from None
         wait = self.limiter.take_tokens(caller.org, caller.tier, tokens)
         request.state.extra_headers = self.limiter.headers(caller.org, caller.tier)
         if wait is not None:

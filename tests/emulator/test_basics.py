@@ -141,12 +141,18 @@ def test_every_graph_runs_blocking(api, photo_uri):
     assert workflow_brochure.status_code == 200, workflow_brochure.text
 
 
-def test_unreadable_image_is_a_400(api):
+def test_unreadable_image_is_a_400(api, photo_uri):
     response = api.post(
         "/v1/staging",
         json={"image": "data:image/jpeg;base64,aGVsbG8=", "style": "japandi"},
     )
     assert "image" in assert_error(response, 400, "invalid_request_error")["error"]["message"]
+    brochure = api.post(
+        "/v1/brochures",
+        json={"listing": {}, "photos": [photo_uri, "data:image/png;base64,AAAA"]},
+    )
+    message = assert_error(brochure, 400, "invalid_request_error")["error"]["message"]
+    assert message.startswith("photos[1]:")
 
 
 def test_run_status(api, photo_uri):
