@@ -42,7 +42,9 @@ class SSEDecoder:
         # utf-8-sig drops one leading BOM, even one split across chunks, and only once.
         self._decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
         self._max = max_event_size
-        self._pending = ""
+        self._parts: list[str] = []  # the unfinished line, kept as pieces (no re-copying)
+        self._parts_size = 0
+        self._skip_lf = False  # the last chunk ended with CR: an LF next is the same line end
         self._event = ""
         self._data: list[str] = []
         self._size = 0
@@ -52,31 +54,40 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Decode one chunk of the body and return the events it completed."""
-        return self._lines(self._decoder.decode(chunk), final=False)
+        return self._lines(self._decoder.decode(chunk))
 
     def close(self) -> list[ServerSentEvent]:
-        """End of the body: a CR held back is a line end; an unfinished event is dropped."""
-        events = self._lines(self._decoder.decode(b"", final=True), final=True)
-        self._pending = ""
+        """End of the body: an unfinished line or event is dropped, as the standard says."""
+        events = self._lines(self._decoder.decode(b"", final=True))
+        self._parts, self._parts_size = [], 0
         self._event, self._data, self._size, self._own_id = "", [], 0, False
         return events
 
-    def _lines(self, text: str, *, final: bool) -> list[ServerSentEvent]:
-        if not text and not (final and self._pending):
+    def _lines(self, text: str) -> list[ServerSentEvent]:
+        if not text:
             return []
-        buffer = self._pending + text
+        if self._skip_lf:
+            self._skip_lf = False
+            if text[0] == "\n":
+                text = text[1:]
         events: list[ServerSentEvent] = []
         start = 0
-        for match in _LINE_END.finditer(buffer):
-            if not final and match.group() == "\r" and match.end() == len(buffer):
-                break  # a CR at the end of the chunk may be the first half of CRLF
-            event = self._line(buffer[start : match.start()])
+        for match in _LINE_END.finditer(text):
+            line = text[start : match.start()]
+            if self._parts:
+                line = "".join(self._parts) + line
+                self._parts, self._parts_size = [], 0
+            event = self._line(line)
             if event is not None:
                 events.append(event)
             start = match.end()
-        self._pending = buffer[start:]
-        if self._size + len(self._pending) > self._max:
-            raise APIStreamError(f"an event is larger than the {self._max} character limit")
+        # A CR that ends the chunk ended a line; an LF opening the next chunk is its pair.
+        self._skip_lf = text.endswith("\r")
+        if start < len(text):
+            self._parts.append(text[start:])
+            self._parts_size += len(text) - start
+            if self._size + self._parts_size > self._max:
+                raise APIStreamError(f"an event is larger than the {self._max} character limit")
         return events
 
     def _line(self, line: str) -> ServerSentEvent | None:

@@ -88,3 +88,21 @@ def test_event_over_the_size_cap_is_refused():
     # A single endless line without a line end is caught too.
     with pytest.raises(APIStreamError):
         SSEDecoder(max_event_size=100).feed(b"data: " + b"y" * 200)
+
+
+def test_long_line_in_many_small_chunks():
+    line = b"data: " + b"z" * (2 * 1024 * 1024) + b"\n\n"
+    decoder = SSEDecoder()
+    events = []
+    for i in range(0, len(line), 1024):
+        events.extend(decoder.feed(line[i : i + 1024]))
+    assert len(events) == 1 and len(events[0].data) == 2 * 1024 * 1024
+
+
+def test_lf_after_a_chunk_ending_in_cr_is_not_a_blank_line():
+    # "data: a\r" | "\n" | "data: b\r\n\r\n": one event "a\nb", not an early dispatch of "a".
+    assert decode(b"data: a\r", b"\n", b"data: b\r\n\r\n") == [("message", "a\nb", "")]
+    # An empty chunk (or half a UTF-8 character) between CR and LF changes nothing.
+    assert decode(b"data: a\r", b"", b"\ndata: \xc3", b"\xa9\r", b"\n\r\n") == [
+        ("message", "a\né", "")
+    ]
