@@ -19,6 +19,7 @@ from .jobs import (
     nightly_catalogue_job,
     nightly_schedule,
 )
+from .jobs._scaleout import with_engine
 from .resources import BackboneResource, MediaStoreResource
 
 __all__ = ["BACKEND_ENV", "build_definitions", "default_backbone", "defs"]
@@ -57,3 +58,6 @@ def build_definitions(
 
 
 defs = build_definitions()
+# BKBN_EXECUTOR=celery|k8s runs every job on Dagster's Celery or Kubernetes executor
+# (docs/deploy.md); unset, the definitions are unchanged.
+defs = with_engine(defs)

@@ -107,3 +107,23 @@ def test_job_builders_default_to_the_listing_assets() -> None:
             "brochures",
         )
     }
+
+
+def test_workspace_definitions_follow_bkbn_executor() -> None:
+    """``bkbn_pipelines.definitions.defs`` (what workspace.yaml loads) on each engine."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from bkbn_pipelines.definitions import defs\n"
+        "print(defs.resolve_job_def('listing_media_job').executor_def.name)"
+    )
+    seen = {}
+    for engine in ("", "celery", "k8s"):
+        env = {**os.environ, EXECUTOR_ENV: engine}
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        seen[engine] = out.stdout.strip().splitlines()[-1]
+    assert seen == {"": "multi_or_in_process_executor", "celery": "celery", "k8s": "k8s"}
