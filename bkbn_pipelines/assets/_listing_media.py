@@ -419,10 +419,25 @@ class _BufferedLog:
         return self
 
     def flush(self, context: AssetExecutionContext) -> None:
+        """Write the lines to the run's log: each warning and error on its own, the
+        listing's info lines as one entry and its debug lines as another.
+
+        Every entry is a committed row of the Dagster event log (tens of milliseconds
+        each on a SQLite instance) and a listing makes dozens of node-level lines, so
+        one entry per line made the event log the largest cost of a listing whose
+        renders are quick (docs/performance.md).
+        """
         with self._lock:
             lines, self._lines = self._lines, []
+        grouped: dict[str, list[str]] = {"info": [], "debug": []}
         for level, message in lines:
-            getattr(context.log, level)(message)
+            if level in grouped:
+                grouped[level].append(message)
+            else:
+                getattr(context.log, level)(message)
+        for level, messages in grouped.items():
+            if messages:
+                getattr(context.log, level)("\n".join(messages))
 
 
 def _rows_by_slug(snapshot: Any) -> dict[str, dict[str, Any]]:
