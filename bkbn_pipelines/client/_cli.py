@@ -137,6 +137,8 @@ class _Progress:
     def __init__(self, out: TextIO) -> None:
         self.out = out
         self.open_bar = False
+        self.live = bool(getattr(out, "isatty", lambda: False)())
+        self.last_quarter = -1
 
     def _end_bar(self) -> None:
         if self.open_bar:
@@ -148,6 +150,7 @@ class _Progress:
             self.out.write(f"run {event.run_id} ({event.graph})\n")
         elif isinstance(event, NodeStart):
             self._end_bar()
+            self.last_quarter = -1
         elif isinstance(event, NodeDone):
             self._end_bar()
             self.out.write(f"  {event.node:<24} {event.ms:>6} ms\n")
@@ -155,8 +158,15 @@ class _Progress:
             width = 30
             done = int(width * event.step / max(event.total, 1))
             bar = "#" * done + "-" * (width - done)
-            self.out.write(f"\r  render [{bar}] {event.step}/{event.total}")
-            self.open_bar = True
+            text = f"  render [{bar}] {event.step}/{event.total}"
+            if self.live:  # a terminal: redraw one line
+                self.out.write("\r" + text)
+                self.open_bar = True
+            else:  # a log: one line per quarter, so the log stays readable
+                quarter = 4 * event.step // max(event.total, 1)
+                if quarter != self.last_quarter:
+                    self.last_quarter = quarter
+                    self.out.write(text + "\n")
         elif isinstance(event, ErrorEvent):
             self._end_bar()
         self.out.flush()

@@ -136,3 +136,28 @@ def test_bkbn_console_script_against_the_emulator(api_env, photo, tmp_path):
     written = tmp_path / done.stdout.strip()
     assert written.suffix == ".png" and written.read_bytes().startswith(b"\x89PNG")
     assert "render [" in done.stderr
+
+
+def test_progress_bar_redraws_on_a_terminal_and_logs_quarters_otherwise():
+    from bkbn_pipelines import NodeDone, NodeStart, RenderProgress
+    from bkbn_pipelines.client._cli import _Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    events = [NodeStart(node="render")]
+    events += [RenderProgress(step=i, total=8) for i in range(1, 9)]
+    events += [NodeDone(node="render", ms=5)]
+    for stream in (Terminal(), io.StringIO()):
+        progress = _Progress(stream)
+        for event in events:
+            progress.show(event)
+        progress.close()
+        text = stream.getvalue()
+        assert "[##############################] 8/8" in text
+        assert text.splitlines()[-1].split() == ["render", "5", "ms"]
+        if isinstance(stream, Terminal):
+            assert text.count("\r") == 8
+        else:
+            assert "\r" not in text and text.count("  render [") == 5  # first, each quarter
