@@ -98,6 +98,10 @@ class ApiBackend:
                     raise RunCancelledError(
                         f"run {events.run_id or ''} of {graph!r}: cancelled by the caller"
                     )
+                if isinstance(event, Result) and "request_id" not in event.data:
+                    # Callers record the request id with the result (Dagster metadata).
+                    data = {**event.data, "request_id": events.request_id}
+                    event = Result(data=data, artifacts=event.artifacts, id=event.id)
                 yield event
 
     def outputs(self, result: Result) -> Mapping[str, Artifact]:

@@ -45,6 +45,7 @@ def test_staging_events_and_outputs(backend, emulator_admin, key):
     )
     events = list(backend.stream(request))
     assert isinstance(events[0], RunStart) and isinstance(events[-1], Result)
+    assert events[-1].data["request_id"].startswith("req_")
     outputs = backend.outputs(events[-1])
     assert set(outputs) == {"image"}
     assert outputs["image"].media_type == "image/png"
