@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 from urllib.parse import parse_qs, unquote
 
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Header, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -233,7 +233,16 @@ def create_app(config: EmulatorConfig | None = None, *, test_mode: bool = False)
         tags=["workflows"],
     )
     async def run_workflow(
-        name: str, body: WorkflowRunRequest, request: Request, who: CallerDep
+        name: Annotated[
+            str,
+            Path(
+                description="graph name, optionally with a version: staging, staging-v2.4",
+                openapi_examples={"relight": {"value": "relight"}},
+            ),
+        ],
+        body: WorkflowRunRequest,
+        request: Request,
+        who: CallerDep,
     ) -> Response:
         try:
             graph = resolve_graph(name, emu.renderer.known_versions())

@@ -31,6 +31,13 @@ assert set(Style.__args__) == set(STYLES)
 RoomType = Literal["living", "bedroom", "kitchen", "dining", "office", "bathroom"]
 Resolution = Literal["1k", "2k", "4k"]
 URL_DOC = "an https: URL from an allowed host, an s3: URL, a data: URI, or a result file URL"
+#: An empty zip as a data: URI (a real capture bundle is larger; see docs/capture-bundle.md).
+EXAMPLE_BUNDLE = "data:application/zip;base64,UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="
+#: An 8x6 PNG as a data: URI: the example input of the OpenAPI document.
+EXAMPLE_PHOTO = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAgAAAAGCAIAAABxZ0isAAAAFElEQVR4nGPc0pPCgA0"
+    "wYRWlkwQA9zoBsFK6LCQAAAAASUVORK5CYII="
+)
 
 _STRICT = ConfigDict(extra="forbid")
 
@@ -66,7 +73,9 @@ class BrochureParams(BaseModel):
     model_config = _STRICT
 
     listing: dict[str, Any]
-    photos: list[str] = Field(min_length=1, max_length=50, description=URL_DOC)
+    photos: list[str] = Field(
+        min_length=1, max_length=50, description=URL_DOC, examples=[[EXAMPLE_PHOTO]]
+    )
     template: str | None = None
     max_photos: int | None = Field(None, ge=1, le=24, description="photos the storyboard keeps")
     photo_names: list[str] | None = Field(None, description="names for error messages")
@@ -75,22 +84,41 @@ class BrochureParams(BaseModel):
 class WorkflowRunRequest(BaseModel):
     """``POST /v1/workflows/{name}/run``; ``input`` may be left out for ``brochure``."""
 
-    model_config = _STRICT
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"input": EXAMPLE_PHOTO, "params": {}}]}
+    )
 
-    input: str | None = Field(None, description=URL_DOC)
+    input: str | None = Field(None, description=URL_DOC, examples=[EXAMPLE_PHOTO])
     params: dict[str, Any] = Field(default_factory=dict)
 
 
 class StagingRequest(StagingParams):
-    image: str = Field(description=URL_DOC)
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"image": EXAMPLE_PHOTO, "style": "scandi-warm", "resolution": "1k"}]
+        },
+    )
+
+    image: str = Field(description=URL_DOC, examples=[EXAMPLE_PHOTO])
 
 
 class FloorPlanRequest(FloorPlanParams):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"video": EXAMPLE_BUNDLE, "units": "metric"}]},
+    )
+
     video: str = Field(description="the walk-through capture bundle: " + URL_DOC)
 
 
 class BrochureRequest(BrochureParams):
-    pass
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"listing": {"address": "1 Rue Claire"}, "photos": [EXAMPLE_PHOTO]}]
+        },
+    )
 
 
 class TokenRequest(BaseModel):
