@@ -19,7 +19,7 @@ import httpx
 
 from .. import __version__ as _pkg_version
 from .._contract import SIZE_LIMITS
-from .._errors import APIError, RequestTooLargeError
+from .._errors import APIError, RateLimitError, RequestTooLargeError
 from ._auth import ApiKeyAuth, TokenCache
 from ._errors import connection_error, oauth_error, status_error
 from ._ratelimit import Pacer
@@ -123,6 +123,17 @@ class _Core:
     @staticmethod
     def fits(deadline_at: float | None, delay: float) -> bool:
         return deadline_at is None or time.monotonic() + delay < deadline_at
+
+    def pace(self, waited_until: float, deadline_at: float | None, what: str) -> float:
+        """The pacer's wait before the next request; refused if it passes the deadline."""
+        wait = self.pacer.reserve(waited_until=waited_until)
+        if wait > 0 and not self.fits(deadline_at, wait):
+            raise RateLimitError(
+                f"{what}: not sent; the rate limit frees a request in {wait:.1f}s, "
+                "after this call's deadline",
+                status_code=429,
+            )
+        return wait
 
     def after_connection_error(
         self, exc: Exception, attempt: int, retries: int, what: str, deadline_at: float | None
@@ -231,7 +242,7 @@ class SyncTransport(_Core):
         refreshed = False
         waited_until = 0.0
         while True:
-            self.sleep(self.pacer.reserve(waited_until=waited_until))
+            self.sleep(self.pace(waited_until, deadline_at, what))
             extra = dict(headers or {})
             used_token = None
             if auth:
@@ -360,7 +371,7 @@ class AsyncTransport(_Core):
         refreshed = False
         waited_until = 0.0
         while True:
-            await self.sleep(self.pacer.reserve(waited_until=waited_until))
+            await self.sleep(self.pace(waited_until, deadline_at, what))
             extra = dict(headers or {})
             used_token = None
             if auth:

@@ -258,3 +258,18 @@ def test_file_redirect_to_a_cdn_drops_credentials():
     assert "x-api-key" in first.headers
     assert str(second.url) == "https://cdn.example/f1.png"
     assert "x-api-key" not in second.headers and "authorization" not in second.headers
+
+
+def test_pacing_wait_past_the_deadline_is_refused_without_sending():
+    from bkbn_pipelines.client import Pacer
+
+    pacer = Pacer("deadline")
+    pacer.block(30.0)
+    script = Script()
+    with (
+        make_client(script, deadline=2.0) as client,
+        pytest.raises(RateLimitError, match="deadline"),
+    ):
+        client._transport.pacer = pacer
+        client.workflows.run("staging", input="data:,x")
+    assert script.requests == []
