@@ -214,10 +214,6 @@ class AsyncWorkflows(_Async):
 # --- staging ---------------------------------------------------------------------
 
 
-def _staging_body(**kw: Any) -> dict[str, Any]:
-    return _body(**kw)
-
-
 class Staging(_Sync):
     """``POST /v1/staging``: one empty-room photo to a furnished render."""
 
@@ -232,7 +228,7 @@ class Staging(_Sync):
         seed: int | NotGiven = NOT_GIVEN,
         idempotency_key: str | None = None,
     ) -> Result:
-        body = _staging_body(
+        body = _body(
             image=image,
             style=style,
             room_type=room_type,
@@ -254,7 +250,7 @@ class Staging(_Sync):
         idempotency_key: str | None = None,
         include_pings: bool = False,
     ) -> RunStream:
-        body = _staging_body(
+        body = _body(
             image=image,
             style=style,
             room_type=room_type,
@@ -277,7 +273,7 @@ class AsyncStaging(_Async):
         seed: int | NotGiven = NOT_GIVEN,
         idempotency_key: str | None = None,
     ) -> Result:
-        body = _staging_body(
+        body = _body(
             image=image,
             style=style,
             room_type=room_type,
@@ -299,7 +295,7 @@ class AsyncStaging(_Async):
         idempotency_key: str | None = None,
         include_pings: bool = False,
     ) -> AsyncRunStream:
-        body = _staging_body(
+        body = _body(
             image=image,
             style=style,
             room_type=room_type,
