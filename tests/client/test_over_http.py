@@ -416,3 +416,35 @@ def test_case_10_async_ten_tasks_one_refresh(emulator_url, emulator_admin, key):
     results, refreshes = asyncio.run(main())
     assert len(results) == 10 and all(r.url for r in results)
     assert refreshes == 2
+
+
+def test_version_header_is_pinned_and_checked(emulator_url, key):
+    from bkbn_pipelines import BadRequestError
+
+    with (
+        BackboneClient(api_key=key.api_key, base_url=emulator_url, version="1999-01-01") as c,
+        pytest.raises(BadRequestError) as info,
+    ):
+        c.workflows.run("relight", input=PHOTO)
+    assert info.value.status_code == 400 and "version" in info.value.message
+
+
+def test_blocking_post_retried_after_500_renders_once(client, emulator_admin, key):
+    emulator_admin.set_faults(api_key=key.api_key, fail=[{"nth": 1, "status": 503}])
+    client._transport._sleep_override = lambda s: None
+    assert client.workflows.run("staging", input=PHOTO, params=STAGING).url
+    assert emulator_admin.renders(key.org) == 1
+
+
+def test_drop_before_the_first_event_reposts_with_the_same_key_and_renders_once(
+    client, emulator_admin, key
+):
+    # The server has started the run when the connection drops before any event: the
+    # POST is sent again with the same idempotency key and answered with that run.
+    emulator_admin.set_faults(api_key=key.api_key, streams=[{"action": "drop", "after_events": 0}])
+    client._transport._sleep_override = lambda s: None
+    stream = client.workflows.stream("staging", input=PHOTO, params=STAGING)
+    events = list(stream)
+    assert isinstance(events[0], RunStart) and isinstance(events[-1], Result)
+    assert stream.resumes == 0
+    assert emulator_admin.renders(key.org) == 1
