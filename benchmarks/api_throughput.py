@@ -281,12 +281,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out-dir", help="where to write the results (default results/)")
     args = parser.parse_args(argv)
     quick = args.quick
-    # quick: 1 listing x 2 photos (15 requests) against 6 requests per 3 s window
+    # quick: 1 listing x 2 photos (15 requests) against 6 requests per 2 s window
     listings = args.listings or (1 if quick else 16)
     if quick and args.photos == 3:
         args.photos = 2
     rpm = args.rpm or (6 if quick else 120)
-    window_s = args.window_s or (3.0 if quick else 60.0)
+    window_s = args.window_s or (2.0 if quick else 60.0)
     if quick:
         args.delay_ms, args.steps, args.step_ms = 20, 2, 5
 

@@ -20,7 +20,7 @@ bookkeeping do not overlap and the difference is the overhead.
     python -m benchmarks.orchestration_overhead                  # 500 listings
     python -m benchmarks.orchestration_overhead --quick          # smoke size
     python -m benchmarks.orchestration_overhead --per-listing-runs 500   # all of them
-    python -m benchmarks.orchestration_overhead --no-postgres
+    python -m benchmarks.orchestration_overhead --no-postgres          # SQLite only
 """
 
 from __future__ import annotations
@@ -235,14 +235,18 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--range-size", type=int, help="listings per range run (default 100)")
     parser.add_argument("--photos", type=int, default=1, help="photos per listing")
-    parser.add_argument("--no-postgres", action="store_true", help="SQLite instance only")
+    parser.add_argument(
+        "--postgres",
+        action=argparse.BooleanOptionalAction,
+        help="measure the PostgreSQL instance too (default: yes; quick: no)",
+    )
     parser.add_argument("--out-dir", help="where to write the results (default results/)")
     args = parser.parse_args(argv)
     quick = args.quick
-    listings = args.listings or (4 if quick else 500)
+    listings = args.listings or (2 if quick else 500)
     per_listing = args.per_listing_runs
     if per_listing is None:
-        per_listing = 2 if quick else 50
+        per_listing = 1 if quick else 50
     range_size = args.range_size or (2 if quick else 100)
 
     quiet_dagster()
@@ -250,7 +254,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from bkbn_pipelines.emulator.testing import EmulatorAdmin
 
     kinds = ["sqlite"]
-    postgres_note = "not asked for" if args.no_postgres else postgres_available()
+    use_postgres = args.postgres if args.postgres is not None else not quick
+    postgres_note = postgres_available() if use_postgres else "not measured (--no-postgres)"
     if postgres_note is None:
         kinds.append("postgres")
     config = EmulatorConfig(
