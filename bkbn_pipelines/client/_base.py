@@ -190,9 +190,7 @@ class SyncTransport(_Core):
             max_connections=settings.max_connections,
             max_keepalive_connections=settings.max_connections,
         )
-        self.http = httpx.Client(
-            timeout=settings.timeout, limits=limits, transport=http_transport, trust_env=False
-        )
+        self.http = httpx.Client(timeout=settings.timeout, limits=limits, transport=http_transport)
 
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
@@ -317,7 +315,7 @@ class AsyncTransport(_Core):
             max_keepalive_connections=settings.max_connections,
         )
         self.http = httpx.AsyncClient(
-            timeout=settings.timeout, limits=limits, transport=http_transport, trust_env=False
+            timeout=settings.timeout, limits=limits, transport=http_transport
         )
 
     async def sleep(self, seconds: float) -> None:
