@@ -68,9 +68,19 @@ class _Core:
     # --- requests -------------------------------------------------------------
 
     def url(self, path_or_url: str) -> str:
+        """An absolute http(s) URL, or a path below the base URL; anything else is refused."""
         if path_or_url.startswith(("http://", "https://")):
-            return path_or_url
-        return self.settings.base_url + "/" + path_or_url.lstrip("/")
+            url = path_or_url
+        elif "://" in path_or_url.split("/", 1)[0] or ":" in path_or_url.split("/", 1)[0]:
+            scheme = path_or_url.split(":", 1)[0]
+            raise APIError(f"the client fetches only http(s) URLs, not {scheme}: URLs")
+        else:
+            url = self.settings.base_url + "/" + path_or_url.lstrip("/")
+        try:
+            httpx.URL(url)
+        except (httpx.InvalidURL, ValueError):
+            raise APIError("not a valid URL") from None
+        return url
 
     def same_origin(self, url: str) -> bool:
         return urlsplit(url)[:2] == self._origin

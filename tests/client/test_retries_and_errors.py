@@ -273,3 +273,12 @@ def test_pacing_wait_past_the_deadline_is_refused_without_sending():
         client._transport.pacer = pacer
         client.workflows.run("staging", input="data:,x")
     assert script.requests == []
+
+
+@pytest.mark.parametrize("url", ["s3://bucket/key.png", "http://[::1", "data:,x"])
+def test_unusable_download_urls_are_api_errors_not_httpx(url):
+    script = Script()
+    with make_client(script) as client, pytest.raises(APIError) as info:
+        client.files.download(url)
+    assert not isinstance(info.value, httpx.HTTPError)
+    assert script.requests == []
