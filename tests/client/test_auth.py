@@ -240,3 +240,15 @@ def test_token_cache_repr_has_no_token():
     cache = TokenCache()
     cache.set("secret-token-value", 100)
     assert "secret-token-value" not in repr(cache) + repr(cache._token)
+
+
+def test_api_key_none_ignores_the_environment_key(monkeypatch):
+    monkeypatch.setenv("BKBN_API_KEY", "bkbn_sk_env")
+    for name in ("BKBN_CLIENT_ID", "BKBN_FEDERATION_RULE_ID"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ConfigError):
+        BackboneClient(api_key=None, base_url="http://api.test")
+    monkeypatch.setenv("BKBN_CLIENT_ID", "cid")
+    monkeypatch.setenv("BKBN_CLIENT_SECRET", "csecret")
+    client = BackboneClient(api_key=None, base_url="http://api.test")
+    assert client.settings.auth_mode == "client_credentials"
