@@ -59,11 +59,14 @@ _SUFFIX = {
     "image/vnd.dxf": ".dxf",
 }
 
+#: How to give staging real weights; said wherever staging is skipped or untrained.
+REAL_WEIGHTS_HELP = (
+    "set BKBN_STAGING_MODEL (or the backbone resource's staging_model) to a diffusers "
+    "inpainting model folder, absolute or below BKBN_MODELS_DIR (docs/runtime.md)"
+)
 NO_WEIGHTS_HELP = (
-    "staging needs a diffusers inpainting model: set BKBN_STAGING_MODEL (or the "
-    "resource's staging_model) to its folder, optionally below BKBN_MODELS_DIR; "
-    "BKBN_ALLOW_UNTRAINED=1 renders with a tiny untrained model instead (noise, for "
-    "testing the pipeline only)"
+    f"staging needs model weights: {REAL_WEIGHTS_HELP}; BKBN_ALLOW_UNTRAINED=1 stages "
+    "with a tiny untrained model instead, whose renders are noise"
 )
 
 
@@ -296,7 +299,7 @@ def staged_for_listing(job: ListingJob) -> StepOutput:
     if untrained:
         warning = (
             "WARNING: rendered with UNTRAINED weights; these images are noise, not "
-            f"staging. {NO_WEIGHTS_HELP}"
+            f"staging, and stay out of brochures. For real renders, {REAL_WEIGHTS_HELP}"
         )
         metadata["warning"] = warning
         job.log("warning", f"listing {job.listing_id!r}: {warning}")

@@ -106,6 +106,7 @@ def run_with(args: argparse.Namespace, *, catalogue: str) -> int:
                 instance=instance,
                 s3_endpoint_url=args.s3_endpoint_url,
                 everything=bool(args.all),
+                progress=lambda line: print(line, flush=True),
             )
     except BkbnError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -11,7 +11,7 @@ manifests the assets wrote.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +22,7 @@ from dagster._core.storage.tags import (
 )
 
 from ..assets import LISTINGS
+from ..assets._work import NO_WEIGHTS_HELP, REAL_WEIGHTS_HELP
 from ..catalogue import read_snapshot
 from ..resources import BackboneResource, MediaStoreResource
 
@@ -93,8 +94,13 @@ def run_nightly(
     s3_endpoint_url: str | None = None,
     listing_config: Mapping[str, Any] | None = None,
     everything: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> NightlySummary:
-    """Catalogue, partitions, then the per-listing assets; returns the summary."""
+    """Catalogue, partitions, then the per-listing assets; returns the summary.
+
+    ``progress`` receives one line per stage (the CLI prints them).
+    """
+    say = progress or (lambda line: None)
     from ..definitions import build_definitions
 
     started = time.monotonic()
@@ -120,10 +126,16 @@ def run_nightly(
     current = [str(s) for s in snapshot["slug"]] if snapshot is not None else []
     wanted = set(current) if everything else _to_run(instance, result, current)
     summary.processed = [k for k in keys if k in wanted]
+    ranges = contiguous_ranges(keys, wanted)
+    say(
+        f"catalogue: {len(current)} listings; {len(summary.processed)} to process "
+        f"in {len(ranges)} run(s)"
+    )
 
     job = defs.resolve_job_def("listing_media_job")
     run_config = {"ops": {"listing_media": {"config": dict(listing_config or {})}}, **_QUIET}
-    for first, last in contiguous_ranges(keys, wanted):
+    for first, last in ranges:
+        say(f"listings {first} ... {last}: running")
         media = job.execute_in_process(
             instance=instance,
             run_config=run_config,
@@ -132,21 +144,17 @@ def run_nightly(
         )
         summary.run_ids.append(media.run_id)
         summary.failures.update(_failures(media))
+        say(f"listings {first} ... {last}: {'done' if media.success else 'some failed'}")
 
     summary.listings = _listing_summaries(media_store, snapshot, summary.failures)
     summary.seconds = time.monotonic() - started
     if any(item.render_weights == "untrained" for item in summary.listings):
-        from ..assets._work import NO_WEIGHTS_HELP
-
         summary.staging_note = (
-            "Staged renders were made WITHOUT real model weights (an untrained model): "
-            "they are noise and were left out of the brochures. To stage for real, "
-            + NO_WEIGHTS_HELP.replace("staging needs", "use")
-            + "."
+            "Staged renders were made WITHOUT real model weights, on an untrained model: "
+            "they are noise and were left out of the brochures. For real staging, "
+            f"{REAL_WEIGHTS_HELP}."
         )
-    elif any(item.render_weights == "none" for item in summary.listings):
-        from ..assets._work import NO_WEIGHTS_HELP
-
+    elif any(item.render_weights == "none" and item.renders == 0 for item in summary.listings):
         summary.staging_note = f"Staging was skipped: {NO_WEIGHTS_HELP}."
     return summary
 
