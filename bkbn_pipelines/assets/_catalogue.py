@@ -75,7 +75,13 @@ def listing_catalogue(
     write_snapshot(store, catalogue)
     store.put(
         CATALOGUE_STATE_KEY,
-        json.dumps({"source": catalogue.source, "removed": diff.removed}).encode(),
+        json.dumps(
+            {
+                "source": catalogue.source,
+                "s3_endpoint_url": config.s3_endpoint_url,
+                "removed": diff.removed,
+            }
+        ).encode(),
         media_type="application/json",
     )
 
@@ -111,7 +117,8 @@ def listing_catalogue(
 
 
 def read_catalogue_state(store: Any) -> dict[str, Any]:
-    """The state written beside the snapshot: ``source`` and ``removed`` slugs."""
+    """The state written beside the snapshot: ``source``, its ``s3_endpoint_url`` and
+    the ``removed`` slugs (no credentials)."""
     if not store.exists(CATALOGUE_STATE_KEY):
         return {}
     return json.loads(store.get(CATALOGUE_STATE_KEY))

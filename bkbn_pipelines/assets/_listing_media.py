@@ -58,6 +58,7 @@ from .._errors import (
     InternalServerError,
     OverloadedError,
     RateLimitError,
+    StorageError,
 )
 from ..catalogue import read_snapshot
 from ..media import FetchPolicy
@@ -314,6 +315,7 @@ def _run_listing(job: ListingJob, todo: list[str]) -> _ListingOutcome:
             output = _STEPS[name](job)
         except Exception as exc:  # translated into a per-listing failure, never swallowed
             job.log("error", f"listing {job.listing_id!r}: {name} failed: {exc}")
+            _discard_unreferenced(job, name)
             outcome.failure = _Failure(job.slug, name, exc, isinstance(exc, RETRYABLE))
             return outcome
         outcome.outputs.append(output)
@@ -329,6 +331,20 @@ def _run_listing(job: ListingJob, todo: list[str]) -> _ListingOutcome:
 
 class _CheckFailed(Exception):
     pass
+
+
+def _discard_unreferenced(job: ListingJob, asset: str) -> None:
+    """After a failed step, remove the objects of this listing and asset that its
+    manifest does not name (what the step stored before it failed), so a failed
+    listing leaves no orphan; a later success stores the same content-addressed keys."""
+    try:
+        frame = job.store.read_manifest(asset, job.slug)
+        kept = set(frame["key"].dropna()) if "key" in frame.columns else set()
+        for key in job.store.list(f"listings/{job.slug}/{asset}"):
+            if key not in kept:
+                job.store.delete(key)
+    except StorageError as exc:
+        job.log("warning", f"listing {job.listing_id!r}: {asset}: left unreferenced objects: {exc}")
 
 
 def _events(
@@ -474,7 +490,9 @@ def _fetch_policy(config: ListingMediaConfig, store: Any) -> FetchPolicy:
     source = state.get("source")
     if source and "://" not in source:
         roots = (Path(source).expanduser().resolve().parent,)
+    endpoint = state.get("s3_endpoint_url")
     return FetchPolicy(
+        storage_options={"endpoint_url": endpoint} if endpoint else {},
         max_bytes=config.photo_max_bytes,
         total_timeout=config.fetch_timeout_s,
         read_timeout=min(30.0, config.fetch_timeout_s),

@@ -25,6 +25,7 @@ def test_nightly_command_on_a_small_catalogue(
     # local runtime, staging on an untrained model, which the run must say plainly.
     for name in ("BKBN_BASE_URL", "BKBN_API_KEY", "BKBN_STAGING_MODEL", "DAGSTER_HOME"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BKBN_STEPS", "2")  # the untrained staging model: two steps do
     monkeypatch.chdir(tmp_path)
     source = write_catalogue(
         tmp_path / "export",
