@@ -164,3 +164,24 @@ def test_staging_without_weights_is_skipped_and_said(tmp_path: Path, monkeypatch
     assert "BKBN_STAGING_MODEL" in staged["how_to"]
     assert any("BKBN_STAGING_MODEL" in w for w in warnings)
     assert plans["skipped"] == "no capture"
+
+
+def test_the_whole_chain_on_the_local_backend(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("BKBN_STAGING_MODEL", raising=False)
+    monkeypatch.delenv("BKBN_ALLOW_UNTRAINED", raising=False)
+    source = write_catalogue(
+        tmp_path / "export",
+        [{"listing_id": "L/1", "photos": [tiny_jpeg(1, (96, 64)), tiny_jpeg(2, (96, 64))]}],
+    )
+    defs = make_defs(tmp_path / "media")
+    with dg.instance_for_test() as instance:
+        run_catalogue(defs, instance, source)
+        result = run_listings(defs, instance, "l-1")
+        assert result.success
+        brochure = latest_metadata(instance, "brochures", "l-1")
+        enhanced = latest_metadata(instance, "enhanced_photos", "l-1")
+    assert enhanced["graph_version"] == "relight-v1.2" and enhanced["photos"] == 2
+    assert enhanced["node_ms"] and enhanced["request_ids"]
+    assert brochure["pages"] >= 1 and brochure["photos_in"] == 2
+    outputs = MediaStore(tmp_path / "media").read_manifest("brochures", "l-1")
+    assert {"pdf", "html"} <= set(outputs["output"])
