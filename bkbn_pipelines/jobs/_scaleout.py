@@ -48,7 +48,6 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
-    "BACKEND_TAG",
     "CELERY_QUEUE_TAG",
     "DEFAULT_QUEUE",
     "ENGINES",
@@ -70,7 +69,6 @@ __all__ = [
 
 CELERY_QUEUE_TAG = "dagster-celery/queue"
 K8S_CONFIG_TAG = "dagster-k8s/config"
-BACKEND_TAG = "bkbn/backend"
 
 #: The queue of steps without a queue tag (dagster-celery's own default).
 DEFAULT_QUEUE = "dagster"

@@ -41,7 +41,7 @@ def test_instance_config_is_postgres_with_limits(pg_instance: DagsterInstance) -
     limits = {
         (d["key"], str(d.get("value"))) for d in settings.run_queue_config.tag_concurrency_limits
     }
-    assert ("bkbn/backend", "local") in limits
+    assert ("dagster/partition", "{'applyLimitPerUniqueValue': True}") in limits
 
     # The API pool: its limit lives in PostgreSQL, shared by every process of the deployment.
     pg_instance.event_log_storage.set_concurrency_slots("bkbn_api", 3)
