@@ -424,7 +424,10 @@ def brochures_for_listing(job: ListingJob) -> StepOutput:
             included_renders += 1
     if not inputs:
         raise PhotoRejectedError("no photo to make a brochure from", listing_id=job.listing_id)
-    params: dict[str, Any] = {"listing": _facts(job.row)}
+    params: dict[str, Any] = {
+        "listing": _facts(job.row),
+        "photo_names": [item.name for item in inputs],
+    }
     if job.settings.brochure_template:
         params["template"] = job.settings.brochure_template
     outcome = job.run("brochure", inputs, params, "brochure")
@@ -461,6 +464,9 @@ def brochures_for_listing(job: ListingJob) -> StepOutput:
     }
     if pdf_row is not None:
         metadata["pdf"] = MetadataValue.url(pdf_row["uri"])
+    plan = next((p for p in _ok_rows(job.store, FLOOR, job.slug) if p.get("output") == "svg"), None)
+    if plan is not None:
+        metadata["floor_plan"] = MetadataValue.url(plan["uri"])
     return StepOutput(BROCHURES, _digest(r["sha256"] for r in rows), metadata, [check])
 
 
