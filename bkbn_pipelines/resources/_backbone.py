@@ -9,6 +9,7 @@ ran, Dagster sees the same events and the same outcome.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,9 @@ from ..backends import Backend, GraphRequest
 __all__ = ["BackboneResource", "GraphOutcome"]
 
 _SECRET_FIELDS = frozenset({"api_key", "client_secret"})
+#: Guards the first build of a resource's backend: one client (one token cache, one
+#: connection pool) per execution however many threads ask at once.
+_BACKEND_LOCK = threading.Lock()
 #: Seconds between two progress lines in the run log, per graph run.
 _PROGRESS_EVERY_S = 2.0
 
@@ -175,9 +179,10 @@ class BackboneResource(ConfigurableResource):
 
     def get_backend(self) -> Backend:
         """The backend of this execution, built on first use."""
-        if self._backend is None:
-            self._backend = self._make_backend()
-        return self._backend
+        with _BACKEND_LOCK:  # the listings of a run share it from several threads
+            if self._backend is None:
+                self._backend = self._make_backend()
+            return self._backend
 
     def _make_backend(self) -> Backend:
         from ..backends import make_backend
