@@ -247,7 +247,12 @@ def listing_media(
             continue
         row = rows.get(slug)
         if row is None:
-            failures[slug] = _Failure(slug, todo[0], _missing_listing(slug), retryable=False)
+            # A listing that left the catalogue keeps its outputs and history; a range
+            # that still covers it skips it rather than failing.
+            context.log.warning(
+                f"listing {slug!r} is not in the latest catalogue snapshot (it left the "
+                "catalogue, or listing_catalogue has not run): skipped"
+            )
             continue
         log = _BufferedLog()
         job = ListingJob(slug, row, store, backbone, config, policy, log, prefix, log.add)
@@ -473,15 +478,6 @@ def _missing(value: Any) -> bool:
         return bool(pd.isna(value))
     except (TypeError, ValueError):
         return False
-
-
-def _missing_listing(slug: str) -> Exception:
-    from .._errors import CatalogueError
-
-    return CatalogueError(
-        f"listing {slug!r} is not in the latest catalogue snapshot; materialize "
-        "listing_catalogue first (a listing that left the catalogue keeps its outputs)"
-    )
 
 
 def _fetch_policy(config: ListingMediaConfig, store: Any) -> FetchPolicy:

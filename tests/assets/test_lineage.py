@@ -86,3 +86,46 @@ def test_a_new_code_version_makes_every_listing_stale(tmp_path: Path) -> None:
         )
     assert status == {"a": "STALE", "b": "STALE", "c": "STALE"}
     assert _requested(result, RAW) == {"a", "b", "c"}
+
+
+def test_observing_listing_records_gives_content_hashes(tmp_path: Path) -> None:
+    from dagster._core.definitions.observe import observe
+
+    from bkbn_pipelines.assets import listing_records
+    from bkbn_pipelines.catalogue import read_snapshot
+    from bkbn_pipelines.resources import MediaStoreResource
+    from bkbn_pipelines.storage import MediaStore
+
+    source = _catalogue(tmp_path / "export")
+    defs = make_defs(tmp_path / "media")
+    with dg.instance_for_test() as instance:
+        run_catalogue(defs, instance, source)
+        result = observe(
+            [listing_records],
+            instance=instance,
+            resources={"media_store": MediaStoreResource(root=str(tmp_path / "media"))},
+        )
+        observations = result.asset_observations_for_node("listing_records")
+    snapshot = read_snapshot(MediaStore(tmp_path / "media"))
+    expected = dict(zip(snapshot["slug"], snapshot["content_hash"], strict=True))
+    assert {o.partition: o.tags["dagster/data_version"] for o in observations} == expected
+
+
+def test_a_removed_listing_is_skipped_not_failed(tmp_path: Path) -> None:
+    export = tmp_path / "export"
+    source = _catalogue(export)
+    defs = make_defs(tmp_path / "media")
+    with dg.instance_for_test() as instance:
+        run_catalogue(defs, instance, source)
+        assert run_listings(defs, instance, "a", "c", selection=[RAW]).success
+        write_catalogue(export, [{"listing_id": "a", "photos": [tiny_jpeg(1)]}])
+        run_catalogue(defs, instance, source)  # b and c left the catalogue
+        assert set(instance.get_dynamic_partitions("listings")) == {"a", "b", "c"}
+        again = run_listings(defs, instance, "a", "c", selection=[RAW])
+        assert again.success
+        # b and c keep their history; nothing new is recorded for them
+        assert stale_status(defs, instance, RAW, "b") == "FRESH"
+        made = [
+            e.partition for e in again.all_events if e.event_type_value == "ASSET_MATERIALIZATION"
+        ]
+    assert made == ["a"]
