@@ -1,4 +1,4 @@
-"""One process of the shared rate-limit test: N staging calls with one API key.
+"""One process of the shared rate-limit test: N relight runs through the api backend.
 
 Usage: python ratelimit_worker.py BASE_URL N MODE START_AT [REDIS_URL PREFIX REQUESTS WINDOW_S]
 (the API key comes from BKBN_API_KEY). MODE is ``shared`` (a SharedPacer in Redis with
@@ -7,7 +7,6 @@ pacer). Starts at wall-clock START_AT so that the processes contend, and prints 
 line: statuses seen on the wire, successes, failures.
 """
 
-import base64
 import io
 import json
 import os
@@ -18,9 +17,9 @@ from collections import Counter
 import httpx
 from PIL import Image
 
-from bkbn_pipelines._contract import STYLES
 from bkbn_pipelines._errors import BkbnError
-from bkbn_pipelines.client import BackboneClient
+from bkbn_pipelines._events import Result
+from bkbn_pipelines.backends import GraphRequest, InputFile, make_backend
 from bkbn_pipelines.client._shared_ratelimit import SharedPacer, pacer_key
 
 
@@ -50,21 +49,24 @@ def main() -> None:
         )
     buf = io.BytesIO()
     Image.new("RGB", (64, 48), (180, 170, 160)).save(buf, format="PNG")
-    image = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    request = GraphRequest(
+        graph="relight", inputs=[InputFile(data=buf.getvalue(), media_type="image/png")]
+    )
     transport = CountingTransport()
-    client = BackboneClient(
-        base_url=base_url, api_key=api_key, transport=transport, pacer=pacer, max_retries=4
+    # what BackboneResource builds for backend="api", with the pacer added
+    backend = make_backend(
+        "api", base_url=base_url, api_key=api_key, transport=transport, pacer=pacer, max_retries=4
     )
     ok = failed = 0
     time.sleep(max(0.0, start_at - time.time()))
     for _ in range(n):
         try:
-            client.staging.create(image=image, style=STYLES[0])
-            ok += 1
+            events = list(backend.stream(request))
+            ok += isinstance(events[-1], Result)
         except BkbnError as exc:
             failed += 1
             print(f"failed: {type(exc).__name__}", file=sys.stderr)
-    client.close()
+    backend.close()
     statuses = {str(k): v for k, v in transport.statuses.items()}
     print(json.dumps({"ok": ok, "failed": failed, "statuses": statuses}))
 

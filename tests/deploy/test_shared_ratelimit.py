@@ -2,8 +2,9 @@
 
 The emulator runs in this process with 2-second rate-limit windows (so the test needs
 seconds, not minutes) and a key allowed 8 requests per window. Two worker processes make
-12 staging calls each at the same moment, 3 windows' worth together. Every 429 they
-receive is counted on the wire, before the client's retries hide it.
+12 relight runs each through the api backend at the same moment, 3 windows' worth
+together. Every 429 they receive is counted on the wire, before the client's retries
+hide it.
 """
 
 from __future__ import annotations
