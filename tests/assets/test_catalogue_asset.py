@@ -5,7 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from listing_support import make_defs, run_catalogue, tiny_jpeg, write_catalogue
+from listing_support import dagster_instance, make_defs, run_catalogue, tiny_jpeg, write_catalogue
 
 from bkbn_pipelines.catalogue import read_snapshot
 from bkbn_pipelines.storage import MediaStore
@@ -27,7 +27,7 @@ def test_odd_ids_become_one_selectable_partition_each(tmp_path: Path) -> None:
         ],
     )
     defs = make_defs(tmp_path / "media")
-    with dg.instance_for_test() as instance:
+    with dagster_instance() as instance:
         result = run_catalogue(defs, instance, source)
         keys = instance.get_dynamic_partitions("listings")
         assert sorted(keys) == ["12-main-st-springfield", "mls-12345"]
@@ -54,7 +54,7 @@ def test_new_changed_removed_and_rejected_are_reported(tmp_path: Path) -> None:
     ]
     source = write_catalogue(export, listings)
     defs = make_defs(tmp_path / "media")
-    with dg.instance_for_test() as instance:
+    with dagster_instance() as instance:
         run_catalogue(defs, instance, source)
         listings[1]["price"] = 123  # b-2 changes
         del listings[2]  # c-3 leaves
@@ -84,7 +84,7 @@ def test_leading_zeros_survive_every_engine(tmp_path: Path, engine: str) -> None
         ],
     )
     defs = make_defs(tmp_path / "media")
-    with dg.instance_for_test() as instance:
+    with dagster_instance() as instance:
         result = run_catalogue(defs, instance, source, csv_engine=engine)
         assert sorted(instance.get_dynamic_partitions("listings")) == ["000388907", "0150"]
     snapshot = read_snapshot(MediaStore(tmp_path / "media"))
@@ -100,7 +100,7 @@ def test_rerun_writes_the_same_rows(tmp_path: Path) -> None:
     )
     defs = make_defs(tmp_path / "media")
     store = MediaStore(tmp_path / "media")
-    with dg.instance_for_test() as instance:
+    with dagster_instance() as instance:
         run_catalogue(defs, instance, source)
         first = read_snapshot(store)
         second_result = run_catalogue(defs, instance, source)
@@ -116,7 +116,7 @@ def test_unusable_catalogue_fails_the_step(tmp_path: Path) -> None:
     source = tmp_path / "catalogue.csv"
     source.write_text("listing_id,address\nx,1 Road\n")  # no photos column
     defs = make_defs(tmp_path / "media")
-    with dg.instance_for_test() as instance:
+    with dagster_instance() as instance:
         result = defs.resolve_job_def("nightly_catalogue_job").execute_in_process(
             instance=instance,
             run_config={"ops": {"listing_catalogue": {"config": {"source": str(source)}}}},

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 from listing_support import (
+    dagster_instance,
     make_defs,
     run_catalogue,
     run_listings,
@@ -43,7 +44,7 @@ def test_a_changed_listing_is_the_only_one_stale_and_requested(tmp_path: Path) -
     export = tmp_path / "export"
     source = _catalogue(export)
     defs = make_defs(tmp_path / "media")
-    with dg.instance_for_test() as instance:
+    with dagster_instance() as instance:
         run_catalogue(defs, instance, source)
         assert run_listings(defs, instance, "a", "c", selection=[RAW]).success
         assert {stale_status(defs, instance, RAW, k) for k in "abc"} == {"FRESH"}
@@ -69,7 +70,7 @@ def test_a_new_code_version_makes_every_listing_stale(tmp_path: Path) -> None:
             spec.replace_attributes(code_version="raw-2") if spec.key == dg.AssetKey(RAW) else spec
         )
     )
-    with dg.instance_for_test() as instance:
+    with dagster_instance() as instance:
         run_catalogue(defs, instance, source)
         assert run_listings(defs, instance, "a", "c", selection=[RAW]).success
         baseline = dg.evaluate_automation_conditions(defs=defs, instance=instance)
@@ -98,7 +99,7 @@ def test_observing_listing_records_gives_content_hashes(tmp_path: Path) -> None:
 
     source = _catalogue(tmp_path / "export")
     defs = make_defs(tmp_path / "media")
-    with dg.instance_for_test() as instance:
+    with dagster_instance() as instance:
         run_catalogue(defs, instance, source)
         result = observe(
             [listing_records],
@@ -115,7 +116,7 @@ def test_a_removed_listing_is_skipped_not_failed(tmp_path: Path) -> None:
     export = tmp_path / "export"
     source = _catalogue(export)
     defs = make_defs(tmp_path / "media")
-    with dg.instance_for_test() as instance:
+    with dagster_instance() as instance:
         run_catalogue(defs, instance, source)
         assert run_listings(defs, instance, "a", "c", selection=[RAW]).success
         write_catalogue(export, [{"listing_id": "a", "photos": [tiny_jpeg(1)]}])

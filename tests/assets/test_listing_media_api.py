@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from listing_support import (
+    dagster_instance,
     failed_listings,
     latest_metadata,
     make_defs,
@@ -63,7 +64,7 @@ def three_listings(tmp_path: Path) -> Path:
 def test_the_whole_chain_over_the_api(tmp_path, three_listings, emulator_url, emulator_admin):
     key = emulator_admin.new_key()
     defs = make_defs(tmp_path / "media", _backbone(emulator_url, key.api_key))
-    with dg.instance_for_test() as instance:
+    with dagster_instance() as instance:
         run_catalogue(defs, instance, three_listings)
         result = run_listings(defs, instance, "a-1", "c-3")
         assert result.success
@@ -99,7 +100,7 @@ def test_rate_limit_is_retried_after_the_servers_wait(
         api_key=key.api_key, fail=[{"nth": 2, "status": 429, "retry_after": 1}]
     )
     defs = make_defs(tmp_path / "media", _backbone(emulator_url, key.api_key))
-    with dg.instance_for_test() as instance:
+    with dagster_instance() as instance:
         run_catalogue(defs, instance, three_listings)
         result = run_listings(
             defs, instance, "a-1", "c-3", selection=ENHANCE, config={"max_workers": 1}
@@ -121,7 +122,7 @@ def test_validation_error_fails_at_once(tmp_path, three_listings, emulator_url, 
     key = emulator_admin.new_key()
     emulator_admin.set_faults(api_key=key.api_key, fail=[{"nth": 1, "status": 400}])
     defs = make_defs(tmp_path / "media", _backbone(emulator_url, key.api_key))
-    with dg.instance_for_test() as instance:
+    with dagster_instance() as instance:
         run_catalogue(defs, instance, three_listings)
         result = run_listings(
             defs, instance, "a-1", "c-3", selection=ENHANCE, config={"max_workers": 1}

@@ -5,6 +5,7 @@ from pathlib import Path
 import dagster as dg
 from listing_support import (
     corrupt_jpeg,
+    dagster_instance,
     failed_listings,
     latest_metadata,
     make_defs,
@@ -44,7 +45,7 @@ def test_a_bad_photo_is_reported_and_the_others_go_on(tmp_path: Path) -> None:
         ],
     )
     defs = make_defs(tmp_path / "media")
-    with dg.instance_for_test() as instance:
+    with dagster_instance() as instance:
         run_catalogue(defs, instance, source)
         result = run_listings(defs, instance, "mls-12345", selection=RAW_ONLY)
         assert result.success
@@ -73,7 +74,7 @@ def test_a_listing_without_usable_photos_fails_alone(tmp_path: Path) -> None:
         ],
     )
     defs = make_defs(tmp_path / "media")
-    with dg.instance_for_test() as instance:
+    with dagster_instance() as instance:
         run_catalogue(defs, instance, source)
         result = run_listings(defs, instance, "a-1", "b-2", selection=RAW_ONLY)
         assert not result.success
@@ -96,7 +97,7 @@ def test_backfill_of_100_listings_in_one_run(tmp_path: Path, monkeypatch) -> Non
     source = write_catalogue(tmp_path / "export", listings)
     monkeypatch.setenv("BKBN_STORAGE_ROOT", str(tmp_path / "media"))
     defs = make_defs(tmp_path / "media")
-    with dg.instance_for_test() as instance:
+    with dagster_instance() as instance:
         run_catalogue(defs, instance, source)
         keys = instance.get_dynamic_partitions("listings")
         assert len(keys) == 100
@@ -130,7 +131,7 @@ def test_look_alike_ids_get_distinct_outputs(tmp_path: Path) -> None:
         ],
     )
     defs = make_defs(tmp_path / "media")
-    with dg.instance_for_test() as instance:
+    with dagster_instance() as instance:
         run_catalogue(defs, instance, source)
         result = run_listings(
             defs, instance, "unit-4.1", "unit-4.2", selection=[*RAW_ONLY, "enhanced_photos"]
@@ -151,7 +152,7 @@ def test_staging_without_weights_is_skipped_and_said(tmp_path: Path, monkeypatch
     monkeypatch.delenv("BKBN_ALLOW_UNTRAINED", raising=False)
     source = write_catalogue(tmp_path / "export", [{"listing_id": "s-1", "photos": [tiny_jpeg(3)]}])
     defs = make_defs(tmp_path / "media")
-    with dg.instance_for_test() as instance:
+    with dagster_instance() as instance:
         run_catalogue(defs, instance, source)
         result = run_listings(
             defs, instance, "s-1", selection=[*RAW_ONLY, "staged_renders", "floor_plans"]
@@ -174,7 +175,7 @@ def test_the_whole_chain_on_the_local_backend(tmp_path: Path, monkeypatch) -> No
         [{"listing_id": "L/1", "photos": [tiny_jpeg(1, (96, 64)), tiny_jpeg(2, (96, 64))]}],
     )
     defs = make_defs(tmp_path / "media")
-    with dg.instance_for_test() as instance:
+    with dagster_instance() as instance:
         run_catalogue(defs, instance, source)
         result = run_listings(defs, instance, "l-1")
         assert result.success

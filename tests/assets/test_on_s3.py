@@ -4,8 +4,14 @@ import uuid
 from pathlib import Path
 
 import boto3
-import dagster as dg
-from listing_support import latest_metadata, run_catalogue, run_listings, tiny_jpeg, write_catalogue
+from listing_support import (
+    dagster_instance,
+    latest_metadata,
+    run_catalogue,
+    run_listings,
+    tiny_jpeg,
+    write_catalogue,
+)
 
 from bkbn_pipelines.definitions import build_definitions
 from bkbn_pipelines.resources import BackboneResource, MediaStoreResource
@@ -29,7 +35,7 @@ def test_catalogue_and_photos_from_s3_into_an_s3_store(tmp_path: Path, s3_endpoi
     defs = build_definitions(
         backbone=BackboneResource(backend="local", device="cpu"), media_store=media
     )
-    with dg.instance_for_test() as instance:
+    with dagster_instance() as instance:
         run_catalogue(
             defs, instance, f"s3://{bucket}/exports/catalogue.csv", s3_endpoint_url=s3_endpoint
         )

@@ -7,7 +7,14 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
-from listing_support import make_defs, run_catalogue, run_listings, tiny_jpeg, write_catalogue
+from listing_support import (
+    dagster_instance,
+    make_defs,
+    run_catalogue,
+    run_listings,
+    tiny_jpeg,
+    write_catalogue,
+)
 
 from bkbn_pipelines._errors import ConfigError
 from bkbn_pipelines.jobs import (
@@ -57,7 +64,7 @@ def test_timezone_comes_from_the_environment() -> None:
 
 
 def test_schedule_requests_the_catalogue_job() -> None:
-    with dg.instance_for_test() as instance:
+    with dagster_instance() as instance:
         context = dg.build_schedule_context(
             instance=instance,
             scheduled_execution_time=dt.datetime(
@@ -87,7 +94,7 @@ def test_sensor_requests_new_and_changed_listings(tmp_path: Path) -> None:
     source = write_catalogue(export, listings)
     media = tmp_path / "media"
     defs = make_defs(media)
-    with dg.instance_for_test() as instance:
+    with dagster_instance() as instance:
         assert isinstance(_tick(instance, media, None), dg.SkipReason)  # no snapshot yet
         run_catalogue(defs, instance, source)
         assert run_listings(defs, instance, "a", selection=["raw_listing_photos"]).success

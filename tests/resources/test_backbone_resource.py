@@ -4,7 +4,7 @@ import io
 
 import dagster as dg
 import pytest
-from listing_support import tiny_jpeg
+from listing_support import dagster_instance, tiny_jpeg
 from PIL import Image
 
 from bkbn_pipelines._errors import BadRequestError, RateLimitError
@@ -120,7 +120,7 @@ def test_resource_in_a_materialization() -> None:
         outcome = backbone.run_graph(context, _relight())
         return dg.MaterializeResult(metadata=outcome.metadata())
 
-    with dg.instance_for_test() as instance:
+    with dagster_instance() as instance:
         result = dg.materialize(
             [relit],
             instance=instance,
