@@ -8,9 +8,8 @@ settings.  Secrets go through ``EnvVar`` and never show in the UI.
 """
 
 import os
-import warnings
 
-from dagster import BetaWarning, Definitions, EnvVar
+from dagster import Definitions, EnvVar
 
 from .assets import listing_catalogue, listing_media, listing_records
 from .jobs import (
@@ -25,8 +24,6 @@ from .resources import BackboneResource, MediaStoreResource
 __all__ = ["BACKEND_ENV", "build_definitions", "default_backbone", "defs"]
 
 BACKEND_ENV = "BKBN_BACKEND"
-
-warnings.filterwarnings("ignore", category=BetaWarning, module=r"bkbn_pipelines\..*")
 
 
 def default_backbone() -> BackboneResource:
