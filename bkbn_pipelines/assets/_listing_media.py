@@ -156,7 +156,7 @@ class ListingMediaConfig(Config):
     )
     staging_enabled: bool = Field(default=True, description="Stage photos at all.")
     staging_photos: int = Field(
-        default=0, description="Photos staged per listing, first first; 0 stages all."
+        default=0, description="Photos staged per listing, in catalogue order; 0 stages all."
     )
     default_style: str = Field(
         default="modern-neutral", description="Style when the catalogue gives none."
