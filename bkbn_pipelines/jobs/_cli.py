@@ -197,6 +197,8 @@ def _print_summary(summary: Any) -> None:
         f"{totals['photos']} photos, {totals['renders']} renders, "
         f"{totals['failures']} failures, {summary.seconds:.1f} s"
     )
+    if not summary.processed:
+        print("Nothing new or changed since the last run; --all processes every listing.")
     pdfs = [item for item in summary.listings if item.brochure_pdf]
     if pdfs:
         print("\nBrochures:")

@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"Catalogue to run (default: {DEFAULT_CATALOGUE}).",
     )
     _common_arguments(parser)
-    parser.set_defaults(allow_untrained=True, all=True)
+    parser.set_defaults(allow_untrained=True)
 
 
 def run(args: argparse.Namespace) -> int:
