@@ -18,8 +18,10 @@ ROOT = "bkbn_pipelines"
 _SECRET_PATTERNS = (
     re.compile(r"bkbn_sk_[A-Za-z0-9_\-]+"),
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-~+/=]+"),
-    re.compile(r"(?i)((?:x-api-key|authorization|client_secret|assertion|access_token"
-               r"|aws_secret_access_key|api_key)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"),
+    re.compile(
+        r"(?i)((?:x-api-key|authorization|client_secret|assertion|access_token"
+        r"|aws_secret_access_key|api_key)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"
+    ),
     re.compile(r"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"),
 )
 
@@ -27,9 +29,7 @@ _SECRET_PATTERNS = (
 def redact(text: str) -> str:
     """Replace API keys, bearer tokens, JWTs and named secrets with ``[redacted]``."""
     for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(
-            lambda m: (m.group(1) if m.groups() else "") + "[redacted]", text
-        )
+        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "[redacted]", text)
     return text
 
 

@@ -26,7 +26,9 @@ class InputFile:
     name: str = "input"
 
     def __repr__(self) -> str:
-        return f"InputFile(name={self.name!r}, media_type={self.media_type!r}, size={len(self.data)})"
+        return (
+            f"InputFile(name={self.name!r}, media_type={self.media_type!r}, size={len(self.data)})"
+        )
 
 
 @dataclass(frozen=True)
