@@ -43,7 +43,9 @@ def s3_endpoint() -> Iterator[str]:
         yield url
         return
     port = free_port()
-    exe = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
+    # the moto of this environment first: another one on PATH may be another version
+    beside = Path(sys.executable).with_name("moto_server")
+    exe = str(beside) if beside.exists() else shutil.which("moto_server") or str(beside)
     proc = subprocess.Popen(
         [exe, "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,

@@ -387,11 +387,16 @@ class MediaStore:
         folder = self._remote_path(prefix) if prefix else self._base
         self._fs.invalidate_cache(folder)
         try:
-            found = self._fs.find(folder)
+            found = self._fs.find(folder, detail=True)
         except FileNotFoundError:
             return []
         start = len(self._base) + 1
-        return [path[start:] for path in found if path.startswith(self._base + "/")]
+        # files only: when its listing races a write, find() can name the folder itself
+        return [
+            path[start:]
+            for path, info in found.items()
+            if info.get("type") != "directory" and path.startswith(self._base + "/")
+        ]
 
     def _sweep_local(self, cutoff: float) -> list[str]:
         assert self._local_root is not None
