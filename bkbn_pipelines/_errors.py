@@ -31,7 +31,8 @@ Every error the package raises on purpose derives from :class:`BkbnError`::
     │   ├── FetchError               download refused or failed
     │   └── PhotoRejectedError       decoded, but unusable (bomb, truncated, ...)
     ├── StorageError                 the media store failed
-    └── CatalogueError               the listing catalogue is unusable
+    ├── CatalogueError               the listing catalogue is unusable
+    └── OutputRejectedError          a blocking asset check rejected a listing's output
 
 Errors that concern one listing photo carry ``listing_id`` and ``photo`` and name
 both in their message.  No error message ever contains a credential.
@@ -60,6 +61,7 @@ __all__ = [
     "ModelNotFoundError",
     "NotFoundError",
     "OAuthError",
+    "OutputRejectedError",
     "OverloadedError",
     "PermissionDeniedError",
     "PhotoRejectedError",
@@ -277,3 +279,7 @@ class StorageError(BkbnError):
 
 class CatalogueError(BkbnError):
     """The catalogue export is unusable: missing columns, ids that cannot be slugged."""
+
+
+class OutputRejectedError(BkbnError):
+    """A blocking asset check rejected a listing's output (it never feeds the brochure)."""

@@ -216,13 +216,18 @@ def reexecutable_listing_job() -> dg.JobDefinition:
 
 
 def reexecute_from_failure(
-    instance: dg.DagsterInstance, run_id: str, selection: Iterable[str] | None = None
+    instance: dg.DagsterInstance,
+    run_id: str,
+    selection: Iterable[str] | None = None,
+    *,
+    job: Any = None,
 ) -> Any:
     """Re-execute the failed steps of ``run_id`` in this process, as the UI's
-    "Re-execute from failure" does."""
+    "Re-execute from failure" does (the parent's partition range comes along).
+    ``job``: a reconstructable job; by default :func:`reexecutable_listing_job`."""
     parent = instance.get_run_by_id(run_id)
     range_tags = {k: v for k, v in parent.tags.items() if "partition_range" in k}
-    job = dg.reconstructable(reexecutable_listing_job)
+    job = job or dg.reconstructable(reexecutable_listing_job)
     if selection is not None:
         job = job.get_subset(asset_selection={dg.AssetKey(n) for n in selection})
     return dg.execute_job(

@@ -56,6 +56,7 @@ from .._errors import (
     APIStreamError,
     ConflictError,
     InternalServerError,
+    OutputRejectedError,
     OverloadedError,
     RateLimitError,
     StorageError,
@@ -66,7 +67,7 @@ from ..resources import BackboneResource, MediaStoreResource
 from . import _work
 from ._catalogue import read_catalogue_state
 from ._partitions import GROUP, LISTINGS
-from ._provenance import materialized_in_runs, provenance_tags
+from ._provenance import materialized_in_runs, provenance_tags, rejected_in_runs
 from ._work import BROCHURES, ENHANCED, FLOOR, RAW, STAGED, ListingJob, StepOutput
 
 __all__ = [
@@ -232,7 +233,9 @@ def listing_media(
         r for r in (context.run_id, context.run.parent_run_id, context.run.root_run_id) if r
     )
     versions = code_versions()
-    prefix = context.run_id
+    rejected = rejected_in_runs(context.instance, family)
+    # one prefix per run family: retries and re-executions replay renders already made
+    prefix = context.run.root_run_id or context.run_id
 
     jobs: list[tuple[ListingJob, list[str]]] = []
     failures: dict[str, _Failure] = {}
@@ -240,7 +243,9 @@ def listing_media(
         todo = [
             n
             for n in selected
-            if not materialized_in_runs(context.instance, AssetKey(n), slug, family, versions[n])
+            if not materialized_in_runs(
+                context.instance, AssetKey(n), slug, family, versions[n], rejected
+            )
         ]
         if not todo:
             context.log.info(f"listing {slug!r}: already materialized by this run, skipped")
@@ -316,6 +321,7 @@ def _run_listing(job: ListingJob, todo: list[str]) -> _ListingOutcome:
     or failed blocking check (a bad output must not feed the brochure)."""
     outcome = _ListingOutcome()
     for name in todo:
+        job.calls.clear()
         try:
             output = _STEPS[name](job)
         except Exception as exc:  # translated into a per-listing failure, never swallowed
@@ -323,25 +329,35 @@ def _run_listing(job: ListingJob, todo: list[str]) -> _ListingOutcome:
             _discard_unreferenced(job, name)
             outcome.failure = _Failure(job.slug, name, exc, isinstance(exc, RETRYABLE))
             return outcome
+        _discard_unreferenced(job, name)  # what the manifest it replaced named
         outcome.outputs.append(output)
         failed = output.failed_checks
         if failed:
+            _spend_calls(job, name)
             reasons = "; ".join(c.description or c.name for c in failed)
             outcome.failure = _Failure(
-                job.slug, name, _CheckFailed(f"{name} check failed: {reasons}"), False
+                job.slug, name, OutputRejectedError(f"{name} check failed: {reasons}"), False
             )
             return outcome
     return outcome
 
 
-class _CheckFailed(Exception):
-    pass
+def _spend_calls(job: ListingJob, asset: str) -> None:
+    """A rejected output is never replayed: the next try of these calls renders anew."""
+    try:
+        job.spend_calls()
+    except StorageError as exc:
+        job.log("warning", f"listing {job.listing_id!r}: {asset}: could not mark renders: {exc}")
 
 
 def _discard_unreferenced(job: ListingJob, asset: str) -> None:
-    """After a failed step, remove the objects of this listing and asset that its
-    manifest does not name (what the step stored before it failed), so a failed
-    listing leaves no orphan; a later success stores the same content-addressed keys."""
+    """Remove the objects of this listing and asset that its manifest does not name.
+
+    After a failed step these are what it stored before it failed; after a success,
+    the outputs of the manifest it replaced (a changed photo, a rejected render).  The
+    store holds each listing's current outputs only; earlier ones are known by their
+    hashes in the Dagster event log.  A later success stores the same
+    content-addressed keys again."""
     try:
         frame = job.store.read_manifest(asset, job.slug)
         kept = set(frame["key"].dropna()) if "key" in frame.columns else set()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from dagster import AssetKey, DagsterInstance
+from dagster import AssetKey, DagsterEventType, DagsterInstance
 from dagster._core.definitions.data_version import (
     CODE_VERSION_TAG,
     DATA_VERSION_IS_USER_PROVIDED_TAG,
@@ -23,7 +23,7 @@ from dagster._core.definitions.data_version import (
     get_input_event_pointer_tag,
 )
 
-__all__ = ["materialized_in_runs", "provenance_tags"]
+__all__ = ["materialized_in_runs", "provenance_tags", "rejected_in_runs"]
 
 _SOURCE_KEYS = frozenset({AssetKey("listing_records")})
 
@@ -58,14 +58,37 @@ def materialized_in_runs(
     partition_key: str,
     run_ids: frozenset[str],
     code_version: str,
+    rejected: frozenset[tuple[str, str, str]] = frozenset(),
 ) -> bool:
     """Whether the latest materialization of ``key`` for this listing came from one of
-    ``run_ids`` (this run, its parent, its root) with the same code version."""
+    ``run_ids`` (this run, its parent, its root) with the same code version, and no
+    blocking check of that run rejected it (``rejected``: see :func:`rejected_in_runs`)."""
     record = instance.get_latest_data_version_record(
         key, is_source=False, partition_key=partition_key
     )
     if record is None or record.event_log_entry.run_id not in run_ids:
         return False
+    if (key.to_user_string(), partition_key, record.event_log_entry.run_id) in rejected:
+        return False
     materialization = record.event_log_entry.asset_materialization
     tags = (materialization.tags if materialization is not None else None) or {}
     return tags.get(CODE_VERSION_TAG) == code_version
+
+
+def rejected_in_runs(
+    instance: DagsterInstance, run_ids: Iterable[str]
+) -> frozenset[tuple[str, str, str]]:
+    """(asset, partition, run id) of each output a blocking check failed in ``run_ids``.
+
+    Such an output is recorded (the UI shows it with its failed check) but counts as
+    not done: a retry or re-execution makes it again instead of feeding it downstream.
+    """
+    found: set[tuple[str, str, str]] = set()
+    for run_id in run_ids:
+        for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
+            event = entry.dagster_event
+            data = event.asset_check_evaluation_data if event is not None else None
+            if data is None or data.passed or not data.blocking or data.partition is None:
+                continue
+            found.add((data.asset_key.to_user_string(), data.partition, run_id))
+    return frozenset(found)

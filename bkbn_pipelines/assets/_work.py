@@ -105,18 +105,22 @@ class ListingJob:
     context: Any
     idempotency_prefix: str
     log: Callable[[str, str], None]
+    #: spent-key markers of the calls made for the asset under way (see :meth:`run`)
+    calls: list[str] = field(default_factory=list)
 
     @property
     def listing_id(self) -> str:
         return str(self.row["listing_id"])
 
     def run(self, graph: str, inputs: Sequence[InputFile], params: Mapping[str, Any], name: str):
-        """Run a graph with an idempotency key per (Dagster run, listing, call).
+        """Run a graph with an idempotency key per (run family, listing, call).
 
-        A step retry sends the same key, so the server replays a render it already
-        made instead of rendering again.  A call whose render ended in an ``error``
-        event is marked spent in the store; its next attempt uses a fresh key, since
-        replaying it would only replay the error.
+        The prefix is the root run's id, so a step retry and a re-execution of the run
+        (from failure, after a killed run worker) send the same key, and the server
+        replays a render it already made instead of rendering again.  A call whose
+        render ended in an ``error`` event, or whose output failed a blocking check
+        (:meth:`spend_calls`), is marked spent in the store; its next attempt uses a
+        fresh key, since replaying it would only replay the error or the bad output.
         """
         base = hashlib.sha256(
             json.dumps(
@@ -130,14 +134,20 @@ class ListingJob:
             attempt += 1
         key = base if attempt == 0 else f"{base}-{attempt}"
         request = GraphRequest(graph=graph, inputs=inputs, params=params, idempotency_key=key)
+        spent = _spent_key(self.idempotency_prefix, base, attempt)
+        self.calls.append(spent)
         try:
             return self.backbone.run_graph(self.context, request)
         except Exception as exc:
             if getattr(exc, "from_error_event", False):
-                self.store.put(
-                    _spent_key(self.idempotency_prefix, base, attempt), b"", media_type="text/plain"
-                )
+                self.store.put(spent, b"", media_type="text/plain")
             raise
+
+    def spend_calls(self) -> None:
+        """Mark every call of the asset under way spent: its outputs were rejected."""
+        for spent in self.calls:
+            self.store.put(spent, b"", media_type="text/plain")
+        self.calls.clear()
 
 
 def _spent_key(run_id: str, base: str, attempt: int) -> str:

@@ -4,7 +4,8 @@
   adds a ``listings`` partition per new listing and reports which listings changed.
 - ``listing_media_job`` materialises the per-listing assets for one listing or, in a
   backfill, for a range of listings in one run.
-- ``nightly_schedule`` runs ``nightly_catalogue_job`` at 02:00 in ``BKBN_TIMEZONE``.
+- ``nightly_schedule`` runs ``nightly_catalogue_job`` at 02:00 in ``BKBN_TIMEZONE`` on
+  the export named by ``BKBN_CATALOGUE``.
 - ``listing_partitions_sensor`` turns a new catalogue snapshot into partitions and one
   ``listing_media_job`` run per new or changed listing.
 """
@@ -22,10 +23,12 @@ from dagster import (
     DefaultSensorStatus,
     RunRequest,
     ScheduleDefinition,
+    ScheduleEvaluationContext,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
     define_asset_job,
+    schedule,
     sensor,
 )
 from dagster._core.definitions.data_version import get_input_data_version_tag
@@ -36,18 +39,22 @@ from ..catalogue import read_snapshot
 from ..resources import MediaStoreResource
 
 __all__ = [
+    "CATALOGUE_ENV",
     "NIGHTLY_CRON",
     "TIMEZONE_ENV",
     "build_nightly_schedule",
     "listing_media_job",
     "listing_partitions_sensor",
     "nightly_catalogue_job",
+    "nightly_run_config",
     "nightly_schedule",
     "nightly_timezone",
 ]
 
 NIGHTLY_CRON = "0 2 * * *"
 TIMEZONE_ENV = "BKBN_TIMEZONE"
+CATALOGUE_ENV = "BKBN_CATALOGUE"
+CATALOGUE_S3_ENV = "BKBN_CATALOGUE_S3_ENDPOINT_URL"
 
 nightly_catalogue_job = define_asset_job(
     "nightly_catalogue_job",
@@ -77,17 +84,51 @@ def nightly_timezone(environ: Mapping[str, str] | None = None) -> str:
     return name
 
 
+def nightly_run_config(environ: Mapping[str, str] | None = None) -> dict | None:
+    """Run config of the nightly catalogue run from ``BKBN_CATALOGUE`` (a path or an
+    ``s3://`` URL) and ``BKBN_CATALOGUE_S3_ENDPOINT_URL``; ``None`` when it is unset."""
+    env = environ if environ is not None else os.environ
+    source = env.get(CATALOGUE_ENV, "").strip()
+    if not source:
+        return None
+    config: dict[str, str] = {"source": source}
+    endpoint = env.get(CATALOGUE_S3_ENV, "").strip()
+    if endpoint:
+        config["s3_endpoint_url"] = endpoint
+    return {"ops": {"listing_catalogue": {"config": config}}}
+
+
 def build_nightly_schedule(timezone: str | None = None) -> ScheduleDefinition:
     """The 02:00 schedule in ``timezone``; Dagster's cron handling gives one tick per
-    local day across DST changes (02:00 missing in spring runs at 03:00)."""
-    return ScheduleDefinition(
+    local day across DST changes (02:00 missing in spring runs at 03:00).
+
+    Each tick reads ``BKBN_CATALOGUE`` then, so the export can move without a new
+    deployment; a tick without it is skipped, saying which variable to set.
+    """
+
+    @schedule(
         name="nightly_schedule",
         job=nightly_catalogue_job,
         cron_schedule=NIGHTLY_CRON,
         execution_timezone=timezone or nightly_timezone(),
         default_status=DefaultScheduleStatus.STOPPED,
-        description="Materialise the catalogue every night at 02:00 local time.",
+        description=(
+            "Materialise the catalogue every night at 02:00 local time, from the export "
+            f"named by {CATALOGUE_ENV}."
+        ),
     )
+    def nightly(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
+        run_config = nightly_run_config()
+        if run_config is None:
+            return SkipReason(
+                f"{CATALOGUE_ENV} is not set: set it to the nightly export (a CSV or "
+                "Parquet path, or an s3:// URL) in the environment of the daemon"
+            )
+        day = context.scheduled_execution_time
+        key = day.strftime("%Y-%m-%d") if day is not None else None
+        return RunRequest(run_key=key, run_config=run_config)
+
+    return nightly
 
 
 nightly_schedule = build_nightly_schedule()

@@ -95,9 +95,10 @@ def test_rate_limit_is_retried_after_the_servers_wait(
     tmp_path, three_listings, emulator_url, emulator_admin
 ):
     key = emulator_admin.new_key()
-    # the second API call (the second photo of a-1) is answered 429, retry-after 1 s
+    # the second API call (the second photo of a-1) is answered 429, retry-after 4 s:
+    # longer than the first backoff of the retry policy (2 s +- 50 %)
     emulator_admin.set_faults(
-        api_key=key.api_key, fail=[{"nth": 2, "status": 429, "retry_after": 1}]
+        api_key=key.api_key, fail=[{"nth": 2, "status": 429, "retry_after": 4}]
     )
     defs = make_defs(tmp_path / "media", _backbone(emulator_url, key.api_key))
     with dagster_instance() as instance:
@@ -112,7 +113,7 @@ def test_rate_limit_is_retried_after_the_servers_wait(
         }
     assert result.success
     [retry] = _events(result, "STEP_UP_FOR_RETRY")
-    assert retry.event_specific_data.seconds_to_wait >= 1.0
+    assert retry.event_specific_data.seconds_to_wait == 4.0  # the server's wait
     # listings done before the retry are not done again
     assert set(counts.values()) == {1}
     assert emulator_admin.renders(key.org) == 4  # four photos, each rendered once

@@ -3,6 +3,7 @@
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -63,17 +64,38 @@ def test_timezone_comes_from_the_environment() -> None:
     assert nightly_schedule.cron_schedule == "0 2 * * *"
 
 
-def test_schedule_requests_the_catalogue_job() -> None:
+def _schedule_tick(instance: dg.DagsterInstance) -> Any:
+    context = dg.build_schedule_context(
+        instance=instance,
+        scheduled_execution_time=dt.datetime(2026, 3, 29, 3, 0, tzinfo=ZoneInfo("Europe/Paris")),
+    )
+    return build_nightly_schedule("Europe/Paris").evaluate_tick(context)
+
+
+def test_schedule_runs_the_catalogue_job_on_the_export_in_bkbn_catalogue(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BKBN_CATALOGUE", "s3://exports/listings.parquet")
+    monkeypatch.setenv("BKBN_CATALOGUE_S3_ENDPOINT_URL", "http://127.0.0.1:9000")
     with dagster_instance() as instance:
-        context = dg.build_schedule_context(
-            instance=instance,
-            scheduled_execution_time=dt.datetime(
-                2026, 3, 29, 3, 0, tzinfo=ZoneInfo("Europe/Paris")
-            ),
-        )
-        requests = list(build_nightly_schedule("Europe/Paris").evaluate_tick(context).run_requests)
-    assert len(requests) == 1
+        [request] = _schedule_tick(instance).run_requests
     assert nightly_schedule.job_name == "nightly_catalogue_job"
+    assert request.run_key == "2026-03-29"  # one run per local day
+    config = request.run_config["ops"]["listing_catalogue"]["config"]
+    assert config == {
+        "source": "s3://exports/listings.parquet",
+        "s3_endpoint_url": "http://127.0.0.1:9000",
+    }
+
+
+def test_schedule_without_an_export_skips_and_names_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("BKBN_CATALOGUE", raising=False)
+    with dagster_instance() as instance:
+        tick = _schedule_tick(instance)
+    assert tick.run_requests == []
+    assert "BKBN_CATALOGUE" in tick.skip_message
 
 
 def _tick(instance: dg.DagsterInstance, media: Path, cursor: str | None) -> dg.SensorResult:
