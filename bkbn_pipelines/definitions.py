@@ -8,6 +8,7 @@ settings.  Secrets go through ``EnvVar`` and never show in the UI.
 """
 
 import os
+from typing import Any
 
 from dagster import Definitions, EnvVar
 
@@ -31,10 +32,18 @@ def default_backbone() -> BackboneResource:
     backend = os.environ.get(BACKEND_ENV, "api").strip() or "api"
     if backend == "local":
         return BackboneResource(backend="local")
+    pacing: dict[str, Any] = {}
+    if os.environ.get("BKBN_RATELIMIT_REDIS_URL"):
+        # one budget for every process using the key (docs/deploy.md)
+        pacing["ratelimit_redis_url"] = EnvVar("BKBN_RATELIMIT_REDIS_URL")
+        if os.environ.get("BKBN_RATELIMIT_REQUESTS"):
+            pacing["ratelimit_requests"] = int(os.environ["BKBN_RATELIMIT_REQUESTS"])
+            pacing["ratelimit_window_s"] = float(os.environ.get("BKBN_RATELIMIT_WINDOW_S", 60))
     return BackboneResource(
         backend="api",
         base_url=os.environ.get("BKBN_BASE_URL") or None,
         api_key=EnvVar("BKBN_API_KEY") if os.environ.get("BKBN_API_KEY") else None,
+        **pacing,
     )
 
 

@@ -1,6 +1,7 @@
 """Every Dagster definition loads, and the pieces are wired as documented."""
 
 import importlib
+import os
 
 import dagster as dg
 import pytest
@@ -60,6 +61,23 @@ def test_the_api_key_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch)
     assert "bkbn_sk_from_env" not in repr(backbone)
     monkeypatch.setenv("BKBN_BACKEND", "local")
     assert build_definitions().resources["backbone"].backend == "local"
+
+
+def test_a_shared_rate_limit_budget_comes_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    redis_url = os.environ.get("BKBN_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
+    monkeypatch.setenv("BKBN_BACKEND", "api")
+    monkeypatch.setenv("BKBN_API_KEY", "bkbn_sk_from_env_0123456789")
+    monkeypatch.setenv("BKBN_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("BKBN_RATELIMIT_REDIS_URL", redis_url)
+    monkeypatch.setenv("BKBN_RATELIMIT_REQUESTS", "600")
+    backbone = build_definitions().resources["backbone"]
+    with dg.build_resources({"backbone": backbone}) as resources:
+        pacer = resources.backbone.get_backend().client.pacer
+        assert type(pacer).__name__ == "SharedPacer"
+        assert pacer._interval == pytest.approx((60 + 0.25) / 599)
+        resources.backbone.close()
 
 
 @pytest.mark.parametrize(

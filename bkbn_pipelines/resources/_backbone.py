@@ -24,7 +24,7 @@ from ..backends import Backend, GraphRequest
 
 __all__ = ["BackboneResource", "GraphOutcome"]
 
-_SECRET_FIELDS = frozenset({"api_key", "client_secret"})
+_SECRET_FIELDS = frozenset({"api_key", "client_secret", "ratelimit_redis_url"})
 #: Guards the first build of a resource's backend: one client (one token cache, one
 #: connection pool) per execution however many threads ask at once.
 _BACKEND_LOCK = threading.Lock()
@@ -90,6 +90,20 @@ class BackboneResource(ConfigurableResource):
     max_retries: int = Field(default=2, description="Client retries of one HTTP request.")
     timeout_s: float = Field(default=600.0, description="Overall deadline of one graph run.")
     read_timeout_s: float = Field(default=60.0, description="Longest wait between events.")
+    ratelimit_redis_url: str | None = Field(
+        default=None,
+        description="Redis URL of a pacer shared by every process that uses this key "
+        "(run workers, Celery workers); None paces each process on its own. Its password, "
+        "if any, is treated as a secret (use EnvVar).",
+    )
+    ratelimit_requests: int | None = Field(
+        default=None,
+        description="The key's request limit per window, for the shared pacer's schedule "
+        "(e.g. 600); None paces from the rate-limit headers only.",
+    )
+    ratelimit_window_s: float = Field(
+        default=60.0, description="The window of ratelimit_requests, in seconds."
+    )
     # -- local backend --
     device: str | None = Field(
         default=None, description="auto, cuda, mps or cpu; None reads BKBN_DEVICE, else auto."
@@ -189,7 +203,30 @@ class BackboneResource(ConfigurableResource):
 
         if self.backend == "local":
             return make_backend("local", settings=self.runtime_settings())
-        return make_backend("api", **self.settings())
+        settings = self.settings()
+        if self.ratelimit_redis_url:
+            settings["pacer"] = self._shared_pacer(settings)
+        return make_backend("api", **settings)
+
+    def _shared_pacer(self, settings: dict[str, Any]) -> Any:
+        """One budget in Redis for every process using this key at this API."""
+        from ..client._settings import resolve_settings
+        from ..client._shared_ratelimit import SharedPacer, pacer_key
+
+        client = resolve_settings(
+            **{k: v for k, v in settings.items() if k not in {"timeout", "deadline"}}
+        )
+        assert self.ratelimit_redis_url is not None
+        limit = (
+            {"requests": self.ratelimit_requests, "window_s": self.ratelimit_window_s}
+            if self.ratelimit_requests
+            else {}
+        )
+        return SharedPacer(
+            pacer_key(client.base_url, client.auth.fingerprint()),
+            redis_url=self.ratelimit_redis_url,
+            **limit,
+        )
 
     # -- running a graph ---------------------------------------------------------------
 

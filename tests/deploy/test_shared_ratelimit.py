@@ -18,8 +18,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import redis
+from listing_support import make_defs, materializations, run_catalogue, tiny_jpeg, write_catalogue
 
 from bkbn_pipelines.client._ratelimit import PacerState
 from bkbn_pipelines.client._shared_ratelimit import RedisPacerStore, SharedPacer, pacer_key
@@ -138,3 +140,58 @@ def test_shared_schedule_never_crowds_a_window(redis_url: str, prefix: str) -> N
     assert pacers[1].reserve() >= 2.9
     for pacer in pacers:
         pacer.close()
+
+
+RUN_WORKER = Path(__file__).parents[1] / "listing_run_worker.py"
+ENHANCE = "raw_listing_photos,enhanced_photos"
+
+
+def test_two_dagster_runs_on_one_key_stay_under_the_limit(
+    fast_windows: tuple[str, EmulatorAdmin], redis_url: str, tmp_path: Path
+) -> None:
+    """Two run workers (as the run launcher or Celery starts them) run the project's
+    listing job at once on one key, each with ``BackboneResource``'s shared pacer: the
+    emulator answers no 429, though together they need four windows' worth of calls."""
+    url, admin = fast_windows
+    key = admin.new_key(requests_per_minute=LIMIT, tokens_per_minute=10**9)
+    listings = [
+        {"listing_id": f"R{n}", "photos": [tiny_jpeg(n * 10 + p) for p in range(2)]}
+        for n in range(1, 5)
+    ]
+    export = write_catalogue(tmp_path / "export", listings)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "BKBN_BASE_URL": url,
+        "BKBN_API_KEY": key.api_key,
+        "BKBN_STORAGE_ROOT": str(tmp_path / "media"),
+        "BKBN_TEST_PACER_REDIS": redis_url,
+        "BKBN_TEST_PACER_REQUESTS": str(LIMIT),
+        "BKBN_TEST_PACER_WINDOW_S": str(WINDOW_S),
+    }
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        defs = make_defs(tmp_path / "media")
+        run_catalogue(defs, instance, export)
+        procs = [
+            subprocess.Popen(
+                [sys.executable, str(RUN_WORKER), first, last, ENHANCE],
+                cwd=tmp_path,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for first, last in (("r1", "r2"), ("r3", "r4"))
+        ]
+        results = [_result(p) for p in procs]
+        assert [r["success"] for r in results] == [True, True]
+        for slug in ("r1", "r2", "r3", "r4"):
+            assert len(materializations(instance, "enhanced_photos", slug)) == 1
+    stats = admin.stats(key.org)
+    # 8 relights and 8 downloads of their results: 16 calls, 4 windows of 8
+    assert stats["requests"] >= 2 * LIMIT
+    assert stats["rate_limited"] == 0, stats
+    assert stats["renders"] == 8

@@ -30,7 +30,7 @@ from fault_support import (
 )
 from listing_support import failed_listings, materializations, reexecute_from_failure
 
-WORKER = Path(__file__).with_name("listing_run_worker.py")
+WORKER = Path(__file__).parents[1] / "listing_run_worker.py"
 
 
 def worker_job() -> ReconstructableJob:

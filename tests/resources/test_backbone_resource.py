@@ -98,8 +98,15 @@ def test_error_event_becomes_a_typed_error() -> None:
 
 def test_secrets_stay_out_of_repr_and_metadata() -> None:
     secret = "bkbn_sk_never_shown_0123456789"
-    resource = BackboneResource(backend="api", api_key=secret, base_url="http://127.0.0.1:9")
+    redis_password = "redis-password-never-shown"
+    resource = BackboneResource(
+        backend="api",
+        api_key=secret,
+        base_url="http://127.0.0.1:9",
+        ratelimit_redis_url=f"redis://:{redis_password}@127.0.0.1:6379/11",
+    )
     assert secret not in repr(resource)
+    assert redis_password not in repr(resource)
     assert secret not in str(resource.staging_weights())
 
 
