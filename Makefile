@@ -40,4 +40,4 @@ bench: setup
 	$(BIN)/python -m benchmarks.run_all
 
 clean:
-	rm -rf $(VENV) .dagster_home .demo
+	rm -rf $(VENV) .dagster_home .demo .bkbn_media

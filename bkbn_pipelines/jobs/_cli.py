@@ -90,7 +90,7 @@ def ensure_dagster_home(given: str | None = None) -> Path:
 def run_with(args: argparse.Namespace, *, catalogue: str) -> int:
     from dagster import DagsterInstance
 
-    from .._errors import BkbnError
+    from .._errors import BkbnError, CatalogueError, ConfigError
     from ..resources import MediaStoreResource
     from ._nightly import run_nightly
 
@@ -110,7 +110,8 @@ def run_with(args: argparse.Namespace, *, catalogue: str) -> int:
             )
     except BkbnError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE if "catalogue" in type(exc).__name__.lower() else EXIT_FAILED
+        usage = isinstance(exc, CatalogueError | ConfigError)
+        return EXIT_USAGE if usage else EXIT_FAILED
     except Exception as exc:  # a Dagster error from the catalogue step: report, fail
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -122,11 +123,12 @@ def run_with(args: argparse.Namespace, *, catalogue: str) -> int:
 def _backend(args: argparse.Namespace, allow_untrained: bool | None) -> Iterator[Any]:
     from ..resources import BackboneResource
 
+    if os.environ.get("BKBN_BASE_URL") and not args.emulator and args.backend != "local":
+        yield BackboneResource(backend="api")  # key and URL from the environment
+        return
+    _require_local_runtime(args.backend)
     if args.backend == "local":
         yield BackboneResource(backend="local", allow_untrained=allow_untrained)
-        return
-    if os.environ.get("BKBN_BASE_URL") and not args.emulator:
-        yield BackboneResource(backend="api")  # key and URL from the environment
         return
     from ..emulator._config import EmulatorConfig
     from ..emulator.testing import serve_in_thread
@@ -142,6 +144,22 @@ def _backend(args: argparse.Namespace, allow_untrained: bool | None) -> Iterator
     with serve_in_thread(config, test_mode=False) as url:
         print(f"Emulator: {url} (in this process, for this run only)")
         yield BackboneResource(backend="api", base_url=url, api_key=DEMO_API_KEY)
+
+
+def _require_local_runtime(backend: str) -> None:
+    """The local backend and the in-process emulator render with torch and diffusers."""
+    import importlib.util
+
+    from .._errors import ConfigError
+
+    missing = [n for n in ("torch", "diffusers") if importlib.util.find_spec(n) is None]
+    if missing:
+        what = "the local backend" if backend == "local" else "the in-process emulator"
+        raise ConfigError(
+            f"{what} renders with the local runtime, which needs {' and '.join(missing)}: "
+            "pip install 'bkbn_pipelines[local]' (torch==2.13.0 first on a CPU machine), "
+            "or set BKBN_BASE_URL and BKBN_API_KEY to run against an API"
+        )
 
 
 def _print_summary(summary: Any) -> None:
