@@ -22,6 +22,7 @@ honest figure counts the requests admitted in *whole* windows: from the first re
 
     python -m benchmarks.api_throughput                 # 16 listings x 3 photos, 120 rpm
     python -m benchmarks.api_throughput --quick         # smoke size, a few seconds
+    python -m benchmarks.api_throughput --delay-ms 2000 --name api_throughput_slow_renders
 """
 
 from __future__ import annotations
@@ -279,6 +280,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--window-s", type=float, help="rate-limit window (default 60)")
     parser.add_argument("--max-workers", type=int, default=4, help="listings at once per run")
     parser.add_argument("--out-dir", help="where to write the results (default results/)")
+    parser.add_argument("--name", default=NAME, help="results file name (default %(default)s)")
     args = parser.parse_args(argv)
     quick = args.quick
     # quick: 1 listing x 2 photos (15 requests) against 6 requests per 2 s window
@@ -373,7 +375,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         + markdown_table([pipeline, sides["baseline"]], columns)
         + f"\n\nGoal (>= 90 % of the limit, <= 1 % 429): {'met' if goal['met'] else 'NOT met'}.\n"
     )
-    path = write_results(NAME, result, markdown, args.out_dir)
+    path = write_results(args.name, result, markdown, args.out_dir)
     print(markdown)
     print(f"written {path}", file=sys.stderr)
     return result
