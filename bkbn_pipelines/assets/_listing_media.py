@@ -175,6 +175,16 @@ class ListingMediaConfig(Config):
         default=4, description="Listings processed at once in one run (api backend)."
     )
     photo_max_bytes: int = Field(default=32 * _MB, description="Largest photo download.")
+    photo_max_pixels: int = Field(
+        default=40_000_000,
+        description="Pixel budget of a stored photo: a larger one (a panorama) is "
+        "downscaled to fit, not refused.",
+    )
+    photo_bomb_pixels: int = Field(
+        default=150_000_000,
+        description="Photos declaring more pixels than this are refused before decoding "
+        "(decompression bombs).",
+    )
     capture_max_bytes: int = Field(default=256 * _MB, description="Largest capture bundle.")
     fetch_timeout_s: float = Field(default=60.0, description="Deadline of one download.")
     allow_private_networks: bool = Field(

@@ -172,12 +172,22 @@ def raw_photos_for_listing(job: ListingJob) -> StepOutput:
                 listing_id=job.listing_id,
                 photo=name,
                 max_bytes=job.fetch_policy.max_bytes,
+                max_pixels=job.settings.photo_max_pixels,
+                bomb_pixels=job.settings.photo_bomb_pixels,
             )
         except MediaError as exc:
             job.log("warning", str(exc))
             rows.append(_failed_row(name, source, exc))
             thumbs.append((name, None))
             continue
+        notes = list(photo.warnings)
+        if photo.downscaled:
+            notes.append(
+                f"downscaled from {photo.source_width}x{photo.source_height} to "
+                f"{photo.width}x{photo.height} (photo_max_pixels)"
+            )
+        for note in notes:
+            job.log("info", f"listing {job.listing_id!r}, photo {name!r}: {note}")
         stored = job.store.put_content(
             job.slug, RAW, photo.data, suffix=".jpg", media_type="image/jpeg"
         )
@@ -192,6 +202,7 @@ def raw_photos_for_listing(job: ListingJob) -> StepOutput:
                 "height": photo.height,
                 "status": "ok",
                 "error": None,
+                "note": "; ".join(notes) or None,
             }
         )
         thumbs.append((name, _thumbnail(photo.image)))
@@ -515,6 +526,7 @@ def _failed_row(name: str, source: Any, exc: MediaError) -> dict[str, Any]:
         "height": None,
         "status": "failed",
         "error": exc.reason,
+        "note": None,
     }
 
 
@@ -560,6 +572,8 @@ def _photo_table(rows: Sequence[Mapping[str, Any]], thumbs: Mapping[str, str | N
         preview = f"![{row['photo']}]({thumb})" if thumb else ""
         size = f"{row['width']}x{row['height']}" if row["width"] else ""
         status = "ok" if row["status"] == "ok" else f"failed: {row['error']}"
+        if row.get("note"):
+            status = f"{status} ({row['note']})"
         lines.append(f"| {_cell(row['photo'])} | {preview} | {size} | {_cell(status)} |")
     return "\n".join(lines)
 
