@@ -65,6 +65,23 @@ def configure_from_env() -> None:
     logger.setLevel(level)
 
 
+#: Every logger the package logs to.  A logger's filters see only the records made on
+#: that logger (not those of its children), so each one carries the redacting filter:
+#: whatever handler an application attaches, no credential gets through.
+LOGGERS = (
+    "",
+    "catalogue",
+    "client",
+    "emulator",
+    "media",
+    "runtime",
+    "runtime.brochure",
+    "runtime.capture",
+    "runtime.floorplan",
+    "storage",
+)
+
 _root = logging.getLogger(ROOT)
 _root.addHandler(logging.NullHandler())
-_root.addFilter(RedactingFilter())
+for _name in LOGGERS:
+    get_logger(_name).addFilter(RedactingFilter())

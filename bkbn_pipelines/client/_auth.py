@@ -106,6 +106,7 @@ def _digest(secret: str) -> str:
 class Token:
     access_token: SecretStr
     expires_at: float  # time.monotonic() seconds
+    refresh_at: float  # when a caller gets a new one instead
 
     def __repr__(self) -> str:
         return f"Token(expires_at={self.expires_at:.0f})"
@@ -132,13 +133,21 @@ class TokenCache:
 
     def _fresh(self) -> str | None:
         token = self._token
-        if token is not None and token.expires_at - self._refresh_ahead > self._clock():
+        if token is not None and token.refresh_at > self._clock():
             return token.access_token.get_secret_value()
         return None
 
     def set(self, access_token: str, expires_in: float) -> None:
-        """Store a token that expires in ``expires_in`` seconds from now."""
-        self._token = Token(SecretStr(access_token), self._clock() + float(expires_in))
+        """Store a token that expires in ``expires_in`` seconds from now.
+
+        It is refreshed ``refresh_ahead`` seconds before it expires, or halfway
+        through its life when that is shorter, so that a short-lived token is still
+        used for a while instead of being refreshed before every call.
+        """
+        lifetime = max(0.0, float(expires_in))
+        now = self._clock()
+        ahead = min(self._refresh_ahead, lifetime / 2)
+        self._token = Token(SecretStr(access_token), now + lifetime, now + lifetime - ahead)
         self.refreshes += 1
 
     def invalidate(self, used: str) -> None:

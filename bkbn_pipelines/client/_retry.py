@@ -51,7 +51,8 @@ def parse_retry_after(
         if when is None:
             return None
         value = when.timestamp() - now()
-        return max(0.0, value)
+        # a date already past says nothing of when to come back: use the backoff
+        return value if value > 0 else None
     return value if value >= 0 else None
 
 

@@ -119,7 +119,7 @@ class _StreamState:
 
     def check_type(self, response: httpx.Response) -> None:
         ctype = response.headers.get("content-type", "")
-        if not ctype.startswith("text/event-stream"):
+        if not ctype.strip().lower().startswith("text/event-stream"):  # media types ignore case
             raise APIStreamError(
                 f"{self.what}: expected an event stream, got {ctype or 'no content-type'!r}",
                 status_code=response.status_code,

@@ -83,14 +83,29 @@ def test_client_credentials_token_cached_and_sent_as_bearer():
 
 
 def test_token_refreshed_ahead_of_expiry():
-    server = TokenServer(expires_in=61)  # inside the 60 s refresh margin after 1 s
+    server = TokenServer(expires_in=900)  # refreshed 60 s before it expires
     now = [1000.0]
     with client_for(server, clock=lambda: now[0]) as client:
         client.workflows.run("staging", input="data:,x")
-        now[0] += 0.5
+        now[0] += 839
         client.workflows.run("staging", input="data:,x")
         assert client.token_refreshes == 1
-        now[0] += 1
+        now[0] += 2
+        client.workflows.run("staging", input="data:,x")
+        assert client.token_refreshes == 2
+
+
+def test_a_short_lived_token_is_used_for_half_its_life():
+    # 30 s tokens are inside the 60 s margin from the start: they are refreshed halfway
+    # instead, not before every call
+    server = TokenServer(expires_in=30)
+    now = [1000.0]
+    with client_for(server, clock=lambda: now[0]) as client:
+        for _ in range(5):
+            client.workflows.run("staging", input="data:,x")
+            now[0] += 2
+        assert client.token_refreshes == 1
+        now[0] += 6  # 16 s after the grant
         client.workflows.run("staging", input="data:,x")
         assert client.token_refreshes == 2
 
@@ -166,18 +181,21 @@ def test_single_flight_across_threads_with_mock():
 
 
 def test_workload_identity_reads_the_assertion_file_at_each_refresh(tmp_path):
-    server = TokenServer(expires_in=30)  # always due: each request refreshes
+    server = TokenServer(expires_in=30)  # refreshed after 15 s
     path = tmp_path / "token"
     path.write_text("eyJ.first.sig\n")
+    now = [1000.0]
     with BackboneClient(
         base_url="http://api.test",
         federation_rule_id="rule-1",
         assertion=str(path),
         transport=httpx.MockTransport(server),
         pacer=Pacer("t"),
+        clock=lambda: now[0],
     ) as client:
         client.workflows.run("staging", input="data:,x")
         path.write_text("eyJ.second.sig")  # the platform rotated the projected token
+        now[0] += 16
         client.workflows.run("staging", input="data:,x")
     assert [g["assertion"] for g in server.grants] == ["eyJ.first.sig", "eyJ.second.sig"]
     assert server.grants[0]["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"

@@ -65,6 +65,20 @@ def test_retry_after_ms_wins_over_retry_after():
     assert sleeps == [0.25]
 
 
+def test_backoff_is_jittered_down_by_up_to_a_quarter():
+    assert RetryPolicy(jitter=lambda: 0.0).backoff(1) == 1.0
+    assert RetryPolicy(jitter=lambda: 1.0).backoff(1) == 0.75
+    waits = {RetryPolicy().backoff(1) for _ in range(50)}
+    assert len(waits) > 40 and all(0.75 <= w <= 1.0 for w in waits)  # callers spread out
+
+
+def test_retry_after_date_already_past_falls_back_to_backoff():
+    past = email.utils.formatdate(time.time() - 30, usegmt=True)
+    assert parse_retry_after({"retry-after": past}) is None
+    policy = RetryPolicy(jitter=lambda: 0.0)
+    assert policy.decide(1, status=429, headers={"retry-after": past}) == 1.0
+
+
 def test_retry_after_over_the_cap_falls_back_to_backoff():
     assert parse_retry_after({"retry-after": "3600"}) == 3600
     policy = RetryPolicy(jitter=lambda: 0.0)

@@ -211,7 +211,11 @@ def test_node_done_event_types():
 def test_case_04_through_the_client_whatever_the_charset_claims():
     raw = START + sse("result", '{"url": "u", "region": "Franche-Comté ✅"}', "run_1:2")
     cut = raw.index("é".encode()) + 1
-    for ctype in ("text/event-stream", "text/event-stream; charset=iso-8859-1"):
+    for ctype in (
+        "text/event-stream",
+        "text/event-stream; charset=iso-8859-1",
+        "Text/Event-Stream; charset=UTF-8",  # media types are case-insensitive
+    ):
         headers = {**SSE_HEADERS, "content-type": ctype}
         script = Script(
             httpx.Response(200, headers=headers, content=chunks([raw[:cut], raw[cut:]]))
