@@ -112,6 +112,41 @@ def test_rerun_writes_the_same_rows(tmp_path: Path) -> None:
     assert _metadata(second_result)["reported_listings"] == []
 
 
+def test_a_catalogue_run_that_failed_midway_is_retried_without_new_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Case 6, after a real failure: the first run writes its snapshot, then the instance
+    # refuses to register the partitions (a database hiccup).  The retry reads that
+    # snapshot as "previous", so only the instance can tell it what was never reported.
+    source = write_catalogue(
+        tmp_path / "export",
+        [{"listing_id": f"L{i}", "photos": [tiny_jpeg(i)]} for i in range(5)],
+    )
+    defs = make_defs(tmp_path / "media")
+    store = MediaStore(tmp_path / "media")
+    job = defs.resolve_job_def("nightly_catalogue_job")
+    config = {"ops": {"listing_catalogue": {"config": {"source": str(source)}}}}
+    with dagster_instance() as instance:
+        real = instance.add_dynamic_partitions
+
+        def refuse_once(name, keys):
+            monkeypatch.setattr(instance, "add_dynamic_partitions", real)
+            raise RuntimeError("database is locked")
+
+        monkeypatch.setattr(instance, "add_dynamic_partitions", refuse_once)
+        failed = job.execute_in_process(instance=instance, run_config=config, raise_on_error=False)
+        assert not failed.success
+        assert len(read_snapshot(store)) == 5  # written before the failure
+        assert instance.get_dynamic_partitions("listings") == []
+
+        retried = job.execute_in_process(instance=instance, run_config=config)
+        assert sorted(instance.get_dynamic_partitions("listings")) == [f"l{i}" for i in range(5)]
+    snapshot = read_snapshot(store)
+    assert len(snapshot) == 5 and snapshot["listing_id"].is_unique
+    # every listing is reported by the retry, since the failed run reported none
+    assert sorted(_metadata(retried)["reported_listings"]) == [f"l{i}" for i in range(5)]
+
+
 def test_unusable_catalogue_fails_the_step(tmp_path: Path) -> None:
     source = tmp_path / "catalogue.csv"
     source.write_text("listing_id,address\nx,1 Road\n")  # no photos column

@@ -2,6 +2,8 @@
 
 import io
 import json
+import re
+import urllib.parse
 import zipfile
 from pathlib import Path
 
@@ -89,6 +91,13 @@ def test_the_whole_chain_over_the_api(tmp_path, three_listings, emulator_url, em
     assert sorted(pdfs["listing"]) == ["a-1", "b-2", "c-3"]
     assert store.get(pdfs["key"].iloc[0]).startswith(b"%PDF-")
     assert key.api_key not in log_text  # the key never reaches the event log
+    # the links shown in the UI open the stored files
+    links = re.findall(r"\]\((file://[^)]+)\)", staged["outputs"])
+    assert len(links) == 2
+    for uri in [*links, brochure["pdf"], brochure["floor_plan"], plan["outputs"]]:
+        for target in re.findall(r"file://[^)\s]+", uri):
+            assert Path(urllib.parse.unquote(urllib.parse.urlsplit(target).path)).is_file(), target
+    assert brochure["pdf"].endswith(".pdf")
 
 
 def test_rate_limit_is_retried_after_the_servers_wait(

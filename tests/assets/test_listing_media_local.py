@@ -1,5 +1,8 @@
 """The per-listing assets with the local backend: bad photos, failing listings, outputs."""
 
+import base64
+import io
+import re
 from pathlib import Path
 
 import dagster as dg
@@ -16,6 +19,7 @@ from listing_support import (
     tiny_jpeg,
     write_catalogue,
 )
+from PIL import Image
 
 from bkbn_pipelines.storage import MediaStore
 
@@ -54,7 +58,16 @@ def test_a_bad_photo_is_reported_and_the_others_go_on(tmp_path: Path) -> None:
     assert metadata["photos"] == 2 and metadata["failed_photos"] == 1
     [failure] = metadata["failures"]
     assert failure["photo"] == "broken.jpg"
-    assert "data:image/jpeg;base64," in metadata["photo_table"]
+    # the photo table: a row per photo, a small decodable thumbnail for the good ones
+    table = metadata["photo_table"].splitlines()
+    assert table[0] == "| photo | preview | size | status |" and len(table) == 2 + 3
+    thumbs = re.findall(r"\(data:image/jpeg;base64,([A-Za-z0-9+/=]+)\)", metadata["photo_table"])
+    assert len(thumbs) == 2
+    for encoded in thumbs:
+        with Image.open(io.BytesIO(base64.b64decode(encoded))) as thumb:
+            assert max(thumb.size) <= 96 and thumb.format == "JPEG"
+    broken_row = next(line for line in table if line.startswith("| broken.jpg"))
+    assert "failed:" in broken_row and "data:image" not in broken_row
     assert any("MLS/12345" in w and "broken.jpg" in w for w in warnings)
 
     manifest = MediaStore(tmp_path / "media").read_manifest("raw_listing_photos", "mls-12345")
