@@ -47,6 +47,7 @@ def _peak_mib() -> float:
 
 
 def ingest_library(catalogue: Path, root: Path) -> dict[str, Any]:
+    from bkbn_pipelines.assets._listing_media import ListingMediaConfig
     from bkbn_pipelines.assets._work import ListingJob, raw_photos_for_listing
     from bkbn_pipelines.catalogue import read_catalogue, read_snapshot, write_snapshot
     from bkbn_pipelines.media import FetchPolicy
@@ -67,7 +68,7 @@ def ingest_library(catalogue: Path, root: Path) -> dict[str, Any]:
             row=row,
             store=store,
             backbone=None,  # raw photos call no graph
-            settings=None,
+            settings=ListingMediaConfig(),
             fetch_policy=policy,
             context=None,
             idempotency_prefix="bench",
