@@ -12,6 +12,7 @@ in that order; the work itself is done by :class:`~._service.Emulator`.
 import base64
 import json
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -45,6 +46,7 @@ from ._models import (
     WorkflowRunRequest,
 )
 from ._render import resolve_graph
+from ._runs import Run
 from ._service import Caller, Emulator, check_version
 from ._testapi import test_router
 
@@ -85,6 +87,10 @@ _RUN_RESPONSES: dict[int | str, dict[str, Any]] = {
     },
     **_error_responses(*_COMMON_ERRORS, 413),
 }
+
+#: A ``last-event-id``'s SEQ: ASCII digits only, short enough for any run's log.
+_MAX_SEQ_DIGITS = 9
+_SEQ = re.compile(rf"[0-9]{{1,{_MAX_SEQ_DIGITS}}}")
 
 _api_key_scheme = APIKeyHeader(name="x-api-key", auto_error=False, description="bkbn_sk_... key")
 _bearer_scheme = HTTPBearer(auto_error=False, description="access token from /v1/oauth/token")
@@ -144,6 +150,43 @@ async def _token_request(request: Request) -> TokenRequest:
         raise OAuthProblem(400, "invalid_request", message) from None
 
 
+def _resume_after(last_event_id: str, run: Run) -> int:
+    """The sequence number a ``last-event-id`` header names; a 400 unless it is one of ``run``'s.
+
+    SEQ must be ASCII digits (at most :data:`_MAX_SEQ_DIGITS`) and no later than the
+    run's last event so far: an id past it was never sent, so no stream can resume there.
+    """
+    last_run, _, seq = last_event_id.rpartition(":")
+    if last_run != run.id or not _SEQ.fullmatch(seq):
+        raise ApiProblem(
+            400,
+            f"last-event-id must be RUN_ID:SEQ of this run, SEQ at most "
+            f"{_MAX_SEQ_DIGITS} ASCII digits",
+        )
+    after, produced = int(seq), len(run.events)
+    if after > produced:
+        state = "and has finished" if run.finished else "so far"
+        raise ApiProblem(
+            400,
+            f"last-event-id {run.id}:{after} is past the run's last event: "
+            f"the run has {produced} event(s) {state}",
+        )
+    return after
+
+
+def _log_refusal(request: Request, problem: ApiProblem) -> None:
+    """A debug line for an error answer: method, path, status and message, never headers."""
+    code = f" ({problem.code})" if isinstance(problem, OAuthProblem) else ""
+    logger.debug(
+        "answered %s %s with %d%s: %s",
+        request.method,
+        request.url.path[:200],
+        problem.status,
+        code,
+        problem.message,
+    )
+
+
 def create_app(config: EmulatorConfig | None = None, *, test_mode: bool = False) -> FastAPI:
     """The emulator as an ASGI app.  ``test_mode`` enables ``/_test`` and faults."""
     config = config or EmulatorConfig()
@@ -179,6 +222,7 @@ def create_app(config: EmulatorConfig | None = None, *, test_mode: bool = False)
 
     def _problem_response(request: Request, problem: ApiProblem) -> JSONResponse:
         request_id = getattr(request.state, "request_id", None)
+        _log_refusal(request, problem)
         if problem.body is not None:
             body = problem.body
         else:
@@ -333,18 +377,17 @@ def create_app(config: EmulatorConfig | None = None, *, test_mode: bool = False)
         request: Request,
         who: CallerDep,
         last_event_id: Annotated[
-            str | None, Header(alias="last-event-id", description="RUN_ID:SEQ")
+            str | None,
+            Header(
+                alias="last-event-id",
+                description="RUN_ID:SEQ of an event this run has sent",
+            ),
         ] = None,
     ) -> Response:
         run = emu.runs.get(run_id, who.org)
         if run is None:
             raise ApiProblem(404, f"no run {run_id[:40]!r}")
-        after = 0
-        if last_event_id:
-            last_run, _, seq = last_event_id.rpartition(":")
-            if last_run != run.id or not seq.isdigit():
-                raise ApiProblem(400, "last-event-id must be RUN_ID:SEQ of this run")
-            after = min(int(seq), len(run.events)) if run.finished else int(seq)
+        after = _resume_after(last_event_id, run) if last_event_id else 0
         return emu.stream(who, run, after)
 
     @app.get(
@@ -405,7 +448,11 @@ def create_app(config: EmulatorConfig | None = None, *, test_mode: bool = False)
                 400, "invalid_grant", "grant already used: this client holds a live token"
             )
         emu.credentials.count_grant(principal.credential, accepted=True)
-        return emu.credentials.issue_for(principal)
+        issued = emu.credentials.issue_for(principal)
+        logger.debug(
+            "issued an access token to %s for %ds", principal.credential, issued["expires_in"]
+        )
+        return issued
 
     app.include_router(test_router(emu))
 

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bkbn_pipelines._contract import API_VERSION
 from bkbn_pipelines.emulator import EmulatorConfig, load_config
-from bkbn_pipelines.emulator.testing import EmulatorAdmin, TestKey
+from bkbn_pipelines.emulator.testing import EmulatorAdmin, TestKey, serve_in_thread
 
 from .conftest import headers_for
 from .test_basics import assert_error
@@ -192,29 +192,66 @@ def test_one_organization_never_sees_anothers_runs_or_files(
     assert_error(httpx.get(file_url, headers=VERSION), 401, "authentication_error")
 
 
-def test_secrets_stay_out_of_reprs_and_logs(
-    caplog, emulator_url, key: TestKey, emulator_admin: EmulatorAdmin
-):
-    config = EmulatorConfig.model_validate(
-        {
-            "organizations": [{"id": "o"}],
-            "api_keys": [{"key": "bkbn_sk_secret_value_1", "org": "o"}],
-            "oauth_clients": [{"client_id": "c", "client_secret": "s3cr3t-value", "org": "o"}],
-        }
-    )
-    assert "bkbn_sk_secret_value_1" not in repr(config)
-    assert "s3cr3t-value" not in repr(config)
+SECRET_KEY = "bkbn_sk_secret_value_1"
+SECRET_CLIENT = "s3cr3t-value-of-the-client"
+SECRET_CONFIG = {
+    "organizations": [{"id": "o"}],
+    "api_keys": [{"key": SECRET_KEY, "org": "o"}],
+    "oauth_clients": [{"client_id": "c", "client_secret": SECRET_CLIENT, "org": "o"}],
+    "renderer": "latency",
+    "latency": {"steps": 1, "step_ms": 0},
+}
+
+
+def test_secrets_stay_out_of_reprs(key: TestKey):
+    config = EmulatorConfig.model_validate(SECRET_CONFIG)
+    assert SECRET_KEY not in repr(config)
+    assert SECRET_CLIENT not in repr(config)
     assert key.api_key not in repr(key)
-    with caplog.at_level(logging.DEBUG):
-        httpx.get(f"{emulator_url}/v1/workflows/runs/x", headers=headers_for(key))
-        token(
-            emulator_url,
-            grant_type="client_credentials",
-            client_id=key.client_id,
-            client_secret=key.client_secret,
-        )
-    assert key.api_key not in caplog.text
-    assert key.client_secret not in caplog.text
+    assert key.client_secret not in repr(key)
+
+
+def logged_requests(url: str, photo_uri: str) -> list[str]:
+    """Requests that each make the emulator log; the secrets they carried or earned."""
+    good = {"x-api-key": SECRET_KEY, **VERSION}
+    run = httpx.post(
+        f"{url}/v1/workflows/relight/run", json={"input": photo_uri}, headers=good, timeout=30
+    )
+    assert run.status_code == 200, run.text
+    wrong_key = "bkbn_sk_wrong_secret_value_2"
+    refused = httpx.get(f"{url}/v1/workflows/runs/x", headers={"x-api-key": wrong_key, **VERSION})
+    assert refused.status_code == 401
+    grant = token(url, grant_type="client_credentials", client_id="c", client_secret=SECRET_CLIENT)
+    assert grant.status_code == 200, grant.text
+    access = grant.json()["access_token"]
+    assert access.startswith("bkbn_at_")
+    used = httpx.get(f"{url}/v1/workflows/runs/x", headers=bearer(access))
+    assert used.status_code == 404
+    wrong_secret = "wrong-client-secret-3"
+    refused_grant = token(
+        url, grant_type="client_credentials", client_id="c", client_secret=wrong_secret
+    )
+    assert refused_grant.status_code == 401
+    return [SECRET_KEY, wrong_key, SECRET_CLIENT, access, wrong_secret]
+
+
+def test_secrets_stay_out_of_logs(caplog, photo_uri):
+    config = EmulatorConfig.model_validate(SECRET_CONFIG)
+    with (
+        caplog.at_level(logging.DEBUG, logger="bkbn_pipelines.emulator"),
+        serve_in_thread(config, test_mode=False) as url,
+    ):
+        secrets = logged_requests(url, photo_uri)
+    records = [r for r in caplog.records if r.name.startswith("bkbn_pipelines.emulator")]
+    messages = [r.getMessage() for r in records]
+    # Positive control: the admitted run, the refused key, the grant and the refused
+    # grant each left a record, so a leak would have had somewhere to show.
+    for expected in ("admitted", "invalid API key", "issued an access token", "invalid_client"):
+        assert any(expected in m for m in messages), (expected, messages)
+    logged = "\n".join(messages) + "\n" + caplog.text
+    for secret in secrets:
+        assert secret not in logged
+    assert "bkbn_at_" not in logged
 
 
 def test_token_endpoint_takes_form_bodies_and_basic_auth(emulator_url, key: TestKey):

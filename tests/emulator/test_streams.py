@@ -11,6 +11,7 @@ import httpx
 from bkbn_pipelines.emulator.testing import EmulatorAdmin
 
 from .conftest import sse_events, stream
+from .test_basics import assert_error
 
 
 def test_stream_has_ids_and_ends_with_one_result(api, photo_uri):
@@ -174,3 +175,53 @@ def test_a_waiting_blocking_call_does_not_hold_up_others(
     thread.join()
     assert outcome["blocking"] >= 2.0
     assert outcome["other"] < 1.0  # answered while the blocking call still waited
+
+
+def events_url(run_id: str) -> str:
+    return f"/v1/workflows/runs/{run_id}/events"
+
+
+def test_last_event_id_that_int_rejects_is_a_400(api, photo_uri):
+    run_id = api.post("/v1/workflows/relight/run", json={"input": photo_uri}).headers["bkbn-run-id"]
+    # Each passes str.isdigit() but not int(): 5000 digits (past Python's int-string
+    # limit), and a superscript two sent as one latin-1 byte, as the server decodes it.
+    for bad in (f"{run_id}:{'9' * 5000}".encode(), f"{run_id}:\xb2".encode("latin-1")):
+        body = assert_error(
+            api.get(events_url(run_id), headers={"last-event-id": bad}),
+            400,
+            "invalid_request_error",
+        )
+        assert "last-event-id" in body["error"]["message"]
+
+
+def test_last_event_id_past_the_end_of_a_finished_run_is_a_400(api, photo_uri):
+    events = stream(api, "POST", "/v1/workflows/relight/run", json={"input": photo_uri})
+    run_id = events[0]["id"].split(":")[0]
+    last = len([e for e in events if "id" in e])
+    for seq in (last + 1, 999):
+        response = api.get(events_url(run_id), headers={"last-event-id": f"{run_id}:{seq}"})
+        body = assert_error(response, 400, "invalid_request_error")
+        assert "past the run's last event" in body["error"]["message"]
+    assert stream(api, "GET", events_url(run_id), headers={"last-event-id": f"{run_id}:0"}) == (
+        events
+    )
+
+
+def test_last_event_id_ahead_of_a_live_run_is_a_400(
+    api, key, emulator_admin: EmulatorAdmin, photo_uri
+):
+    emulator_admin.set_faults(api_key=key.api_key, latency={"steps": 6, "step_ms": 200})
+    headers = {"accept": "text/event-stream"}
+    with api.stream(
+        "POST", "/v1/workflows/relight/run", json={"input": photo_uri}, headers=headers
+    ) as live:
+        run_id = live.headers["bkbn-run-id"]
+        first = sse_events(line for line, _ in zip(live.iter_lines(), range(3), strict=False))
+        assert first[0]["id"] == f"{run_id}:1"
+        with api.stream(
+            "GET", events_url(run_id), headers={"last-event-id": f"{run_id}:999"}
+        ) as ahead:
+            ahead.read()
+            body = assert_error(ahead, 400, "invalid_request_error")
+        assert "past the run's last event" in body["error"]["message"]
+        assert api.get(f"/v1/workflows/runs/{run_id}").json()["status"] == "running"
