@@ -26,7 +26,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._contract import GRAPHS
 from .._errors import BkbnError, MediaError, RunCancelledError, UnknownGraphError
 from .._events import (
     Artifact,
@@ -128,20 +127,40 @@ def register(graph: Graph) -> Graph:
     return graph
 
 
+def _version_key(version: str) -> tuple[int, ...]:
+    """``"1.10"`` -> ``(1, 10)``: versions compare as numbers, so 1.10 is newer than 1.9.
+
+    A part that is not a number (``"1.0rc1"``) counts as -1, older than any number.
+    """
+    return tuple(int(part) if part.isdigit() else -1 for part in version.split("."))
+
+
 def graph_names() -> list[str]:
-    """Every registered graph as ``name-vX.Y``, sorted."""
-    return sorted(g.full_name for g in _REGISTRY.values())
+    """Every registered graph as ``name-vX.Y``, by name, then oldest version first."""
+    keys = sorted(_REGISTRY, key=lambda key: (key[0], _version_key(key[1])))
+    return [_REGISTRY[key].full_name for key in keys]
+
+
+def _newest_version(name: str) -> str:
+    """The newest registered version of graph ``name``, or ``""`` if it has none."""
+    versions = [v for (n, v) in _REGISTRY if n == name]
+    return max(versions, key=_version_key) if versions else ""
+
+
+def _split_name(name: str) -> tuple[str, str]:
+    """``staging-v2.4`` -> ``("staging", "2.4")``; a bare graph name has version ``""``."""
+    if _newest_version(name):  # a registered name, even one holding "-v"
+        return name, ""
+    base, sep, version = name.rpartition("-v")
+    if not sep or not base:
+        return name, ""
+    return base, version
 
 
 def get_graph(name: str) -> Graph:
-    """Resolve ``staging`` (newest version) or ``staging-v2.4`` (that version)."""
-    base, sep, version = name.rpartition("-v")
-    if not sep or not base:
-        base, version = name, GRAPHS.get(name, "")
-        if not version:
-            versions = sorted(v for (n, v) in _REGISTRY if n == name)
-            version = versions[-1] if versions else ""
-    graph = _REGISTRY.get((base, version))
+    """Resolve ``staging`` (the newest registered version) or ``staging-v2.4`` (that one)."""
+    base, version = _split_name(name)
+    graph = _REGISTRY.get((base, version or _newest_version(base)))
     if graph is None:
         raise UnknownGraphError(
             f"no graph named {name!r}; known graphs: {', '.join(graph_names()) or 'none'}"

@@ -142,3 +142,33 @@ def test_graph_names_resolve_to_versions() -> None:
 def test_a_node_that_needs_a_later_node_is_refused() -> None:
     with pytest.raises(ValueError, match="needs"):
         Graph(name="x", version="1", nodes=(Node("a", lambda c: None, needs=("b",)),))
+
+
+def _version(name: str, version: str) -> Graph:
+    return Graph(name=name, version=version, nodes=(Node("only", lambda ctx: None),))
+
+
+def test_a_bare_name_means_the_newest_registered_version(monkeypatch) -> None:
+    from bkbn_pipelines._contract import GRAPHS
+    from bkbn_pipelines.runtime import LocalRuntime, _graph
+
+    LocalRuntime()  # registers the contract's versions
+    for family, version in GRAPHS.items():  # only those so far: the contract's own
+        assert get_graph(family).version == version
+    contract = get_graph("relight")
+    for version in ("1.9", "1.10", "1.2.1"):
+        monkeypatch.setitem(_graph._REGISTRY, ("relight", version), _version("relight", version))
+    assert get_graph("relight").full_name == "relight-v1.10"  # 1.10 > 1.9 > 1.2.1 > 1.2
+    assert get_graph("relight-v1.2") is contract
+    assert get_graph("relight-v1.9").version == "1.9"
+    names = [n for n in _graph.graph_names() if n.startswith("relight-")]
+    assert names == ["relight-v1.2", "relight-v1.2.1", "relight-v1.9", "relight-v1.10"]
+
+
+def test_a_graph_whose_name_holds_v_resolves_by_its_name(monkeypatch) -> None:
+    from bkbn_pipelines.runtime import _graph
+
+    graph = _version("test-vivid", "0.3")
+    monkeypatch.setitem(_graph._REGISTRY, ("test-vivid", "0.3"), graph)
+    assert get_graph("test-vivid") is graph
+    assert get_graph("test-vivid-v0.3") is graph
