@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -96,10 +97,30 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _require(folder: Path, setting: str, index: str, what: str) -> Path:
+#: ``owner/name``, the shape of a Hugging Face Hub model id.
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]*[A-Za-z0-9]")
+
+
+def _hub_id_advice(value: str, folder: Path) -> str:
+    """Advice for a setting that holds a Hub id rather than a folder, else ``""``."""
+    if folder.exists() or not _HUB_ID.fullmatch(value):
+        return ""
+    return (
+        f"; {value!r} looks like a Hugging Face Hub id, but models are not downloaded: "
+        "save the model with save_pretrained on a machine with internet access and "
+        "name that folder instead"
+    )
+
+
+def _configured(settings: RuntimeSettings, setting: str, index: str, what: str) -> Path | None:
+    """The folder ``setting`` names, checked to hold ``index``; ``None`` if it is not set."""
+    folder = settings.model_path(setting)
+    if folder is None:
+        return None
     if not (folder / index).is_file():
         raise ModelNotFoundError(
             f"{_setting_name(setting)}: no {what} at {str(folder)!r} ({index} missing)"
+            + _hub_id_advice(str(getattr(settings, setting)), folder)
         )
     return folder
 
@@ -110,9 +131,9 @@ def inpaint_folder(settings: RuntimeSettings, graph: str) -> Path:
     With no ``staging_model`` set and ``allow_untrained`` on, a tiny random pipeline
     is built once (under ``models_dir`` or the temporary folder) and used instead.
     """
-    folder = settings.model_path("staging_model")
+    folder = _configured(settings, "staging_model", "model_index.json", "diffusers pipeline")
     if folder is not None:
-        return _require(folder, "staging_model", "model_index.json", "diffusers pipeline")
+        return folder
     if settings.allow_untrained:
         return _untrained_fallback(settings)
     raise ModelNotFoundError(
@@ -126,17 +147,11 @@ def inpaint_folder(settings: RuntimeSettings, graph: str) -> Path:
 
 
 def controlnet_folder(settings: RuntimeSettings) -> Path | None:
-    folder = settings.model_path("controlnet_model")
-    if folder is None:
-        return None
-    return _require(folder, "controlnet_model", "config.json", "diffusers ControlNet model")
+    return _configured(settings, "controlnet_model", "config.json", "diffusers ControlNet model")
 
 
 def segmentation_folder(settings: RuntimeSettings) -> Path | None:
-    folder = settings.model_path("segmentation_model")
-    if folder is None:
-        return None
-    return _require(folder, "segmentation_model", "config.json", "segmentation model")
+    return _configured(settings, "segmentation_model", "config.json", "segmentation model")
 
 
 def _untrained_fallback(settings: RuntimeSettings) -> Path:

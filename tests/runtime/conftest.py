@@ -1,19 +1,22 @@
-"""Fixtures of the runtime tests: a tiny random inpainting pipeline, built once."""
+"""Fixtures of the runtime tests: a tiny random inpainting pipeline, built once.
+
+Nothing in these tests may reach the Hugging Face Hub.  huggingface_hub reads
+``HF_HUB_OFFLINE`` once, when it is first imported (and diffusers copies the value),
+so the variables are set here, when pytest imports this file, before any test or
+fixture imports diffusers or transformers.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
 from bkbn_pipelines.runtime import LocalRuntime, RuntimeSettings
-
-
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Nothing in these tests may reach the Hugging Face Hub."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
 
 
 @pytest.fixture(scope="session")

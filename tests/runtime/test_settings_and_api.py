@@ -7,7 +7,7 @@ import importlib
 import pytest
 
 import bkbn_pipelines.runtime as runtime_pkg
-from bkbn_pipelines._errors import ConfigError, UnknownGraphError
+from bkbn_pipelines._errors import ConfigError, ModelNotFoundError, UnknownGraphError
 from bkbn_pipelines._events import Result
 from bkbn_pipelines.backends import GraphRequest, InputFile
 from bkbn_pipelines.backends._base import Backend
@@ -59,12 +59,94 @@ def test_device_and_precision_choice() -> None:
             resolve_device("cuda")
 
 
+@pytest.fixture
+def hardware(monkeypatch):
+    """Pretend the machine has the given devices: ``hardware(cuda=..., mps=...)``."""
+    from bkbn_pipelines.runtime import _device
+
+    def pretend(*, cuda: bool, mps: bool) -> None:
+        monkeypatch.setattr(_device, "_available", lambda: (cuda, mps))
+
+    return pretend
+
+
+@pytest.mark.parametrize(
+    ("cuda", "mps", "expected"),
+    [(True, True, "cuda"), (True, False, "cuda"), (False, True, "mps"), (False, False, "cpu")],
+)
+def test_auto_prefers_cuda_then_mps_then_cpu(hardware, cuda, mps, expected) -> None:
+    hardware(cuda=cuda, mps=mps)
+    device = resolve_device("auto")
+    assert device == expected
+    assert resolve_dtype("auto", device) == ("float32" if expected == "cpu" else "float16")
+    settings = RuntimeSettings(device="auto")
+    assert LocalRuntime(settings).device == expected
+    assert LocalRuntime(settings).dtype == resolve_dtype("auto", expected)
+
+
+def test_an_absent_device_asked_for_by_name_is_a_config_error(hardware) -> None:
+    hardware(cuda=False, mps=True)
+    with pytest.raises(ConfigError, match=r"BKBN_DEVICE.*'cuda'.*no CUDA device"):
+        resolve_device("cuda")
+    assert resolve_device("mps") == "mps"
+    hardware(cuda=True, mps=False)
+    with pytest.raises(ConfigError, match=r"BKBN_DEVICE.*'mps'"):
+        resolve_device("mps")
+    assert resolve_device("cuda") == "cuda"
+    assert resolve_device("cpu") == "cpu"
+
+
+def test_half_precision_on_gpus_and_full_on_the_cpu() -> None:
+    assert resolve_dtype("auto", "cuda") == "float16"
+    assert resolve_dtype("auto", "mps") == "float16"
+    assert resolve_dtype("auto", "cpu") == "float32"
+    assert resolve_dtype("float32", "cuda") == "float32"  # an explicit choice wins
+
+
 def test_weights_label_reads_the_marker(tmp_path, tiny_inpaint_pipeline) -> None:
     assert weights_label(tiny_inpaint_pipeline) == "untrained"
     (tmp_path / "model_index.json").write_text('{"_class_name": "StableDiffusionInpaintPipeline"}')
     assert weights_label(tmp_path) == "pretrained"
     (tmp_path / "model_index.json").write_text('{"_bkbn_weights": "untrained"}')
     assert weights_label(tmp_path) == "untrained"
+
+
+def test_the_hub_is_offline_before_diffusers_is_imported(tiny_inpaint_pipeline) -> None:
+    import huggingface_hub.constants
+    from diffusers.utils import hub_utils
+
+    # Read once, when huggingface_hub is imported: setting the variable later does nothing.
+    assert huggingface_hub.constants.HF_HUB_OFFLINE is True
+    assert hub_utils.HF_HUB_OFFLINE is True
+
+
+@pytest.mark.parametrize("setting", ["staging_model", "controlnet_model", "segmentation_model"])
+def test_a_hub_id_is_refused_without_touching_the_network(
+    tmp_path, monkeypatch, tiny_inpaint_pipeline, setting
+) -> None:
+    import socket
+
+    attempts: list[object] = []
+
+    def no_network(self, address):
+        attempts.append(address)
+        raise OSError("these tests have no network")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.chdir(tmp_path)  # where a folder "someone/some-model" does not exist
+    settings = RuntimeSettings(
+        device="cpu",
+        steps=2,
+        **{"staging_model": str(tiny_inpaint_pipeline), setting: "someone/some-model"},
+    )
+    variable = f"BKBN_{setting.upper()}"
+    with pytest.raises(ModelNotFoundError, match=variable) as caught:
+        LocalRuntime(settings).run(
+            "staging", [photo_bytes("int_cc0_kitchen.jpg")], {"style": "coastal"}
+        )
+    assert "Hugging Face Hub id" in str(caught.value)
+    assert "not downloaded" in str(caught.value)
+    assert attempts == []
 
 
 def test_allow_untrained_builds_a_labelled_fallback(tmp_path) -> None:
