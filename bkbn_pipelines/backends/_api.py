@@ -17,7 +17,7 @@ from .._events import Artifact, Event, Result
 from ..client import BackboneClient
 from ._base import GraphRequest, InputFile
 
-__all__ = ["ApiBackend", "data_uri", "primary_output"]
+__all__ = ["ApiBackend", "data_uri", "input_names", "primary_output", "with_photo_names"]
 
 #: Output name of the main file of each graph family.
 _PRIMARY = {"brochure": "pdf", "floor-plan": "plan"}
@@ -31,6 +31,25 @@ def data_uri(item: InputFile) -> str:
 def _family(graph: str) -> str:
     base, sep, version = graph.rpartition("-v")
     return base if sep and version.replace(".", "").isdigit() else graph
+
+
+def input_names(inputs: Sequence[InputFile]) -> list[str]:
+    """The inputs' names in order; one left at the default ``input`` becomes ``photo-N``."""
+    return [
+        item.name if item.name and item.name != InputFile.name else f"photo-{i + 1}"
+        for i, item in enumerate(inputs)
+    ]
+
+
+def with_photo_names(
+    graph: str, params: Mapping[str, Any], names: Sequence[str] | None
+) -> dict[str, Any]:
+    """``params``, plus ``photo_names`` for a brochure that has none: the brochure
+    names its photos after them (room hints, error messages), not ``photo-1``..."""
+    params = dict(params)
+    if names is not None and _family(graph) == "brochure" and params.get("photo_names") is None:
+        params["photo_names"] = list(names)
+    return params
 
 
 def primary_output(graph: str) -> str:
@@ -57,13 +76,26 @@ class ApiBackend:
     def body(self, request: GraphRequest) -> dict[str, Any]:
         """The JSON body of ``POST /v1/workflows/{graph}/run`` for ``request``."""
         return self.body_for_urls(
-            request.graph, [data_uri(item) for item in request.inputs], request.params
+            request.graph,
+            [data_uri(item) for item in request.inputs],
+            request.params,
+            names=input_names(request.inputs),
         )
 
     @staticmethod
-    def body_for_urls(graph: str, urls: Sequence[str], params: Mapping[str, Any]) -> dict[str, Any]:
-        """The body for inputs given as URLs (``https:``, ``s3:``, ``data:``)."""
-        params = dict(params)
+    def body_for_urls(
+        graph: str,
+        urls: Sequence[str],
+        params: Mapping[str, Any],
+        *,
+        names: Sequence[str] | None = None,
+    ) -> dict[str, Any]:
+        """The body for inputs given as URLs (``https:``, ``s3:``, ``data:``).
+
+        ``names`` (one per URL) become a brochure's ``photo_names`` unless ``params``
+        has them; without names, the API names a brochure's photos after their URLs.
+        """
+        params = with_photo_names(graph, params, names)
         if _family(graph) == "brochure":
             params["photos"] = list(urls)
             return {"params": params}

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from .._events import Artifact, Event, Result
 from ..runtime._runtime import LocalRuntime
 from ..runtime._settings import RuntimeSettings
+from ._api import input_names, with_photo_names
 from ._base import GraphRequest
 
 __all__ = ["LocalBackend"]
@@ -34,11 +35,15 @@ class LocalBackend:
     def stream(
         self, request: GraphRequest, *, cancel: threading.Event | None = None
     ) -> Iterator[Event]:
-        """Run ``request.graph`` on the request's inputs and yield its events."""
+        """Run ``request.graph`` on the request's inputs and yield its events.
+
+        A brochure's photos are named after the inputs (``photo_names``), as with the
+        ``api`` backend, unless the parameters name them.
+        """
         return self.runtime.run(
             request.graph,
             [item.data for item in request.inputs],
-            request.params,
+            with_photo_names(request.graph, request.params, input_names(request.inputs)),
             cancel=cancel,
         )
 
