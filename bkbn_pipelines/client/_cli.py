@@ -3,8 +3,11 @@
 Progress goes to stderr (a plain text bar from ``render.progress``); with ``--json``
 every event is a JSON line on stdout instead.  The primary output is written to
 ``--out`` (default: ``GRAPH-RUNID.EXT`` in the current folder), the other outputs
-of the graph next to it as ``STEM.NAME.EXT``; the path of the primary output is
-printed last.  Exit codes: 2 usage, 3 API error, 4 network error, 5 the run failed.
+of the graph next to it as ``STEM.NAME.EXT``.  When ``--out``'s suffix is the
+extension of one of the graph's outputs (``floor-plan --out plan.svg``), that output
+is written there and the others beside it with their own extensions (``plan.json``,
+``plan.dxf``).  The path of ``--out`` is printed last.  Exit codes: 2 usage, 3 API
+error, 4 network error, 5 the run failed.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import argparse
 import json
 import mimetypes
 import sys
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
@@ -187,6 +191,30 @@ def _extension(name: str, media_type: str) -> str:
     return _EXTENSIONS.get(media_type) or mimetypes.guess_extension(media_type) or ".bin"
 
 
+def _named_by_suffix(out: Path, extensions: Mapping[str, str]) -> str | None:
+    """The one output whose extension is ``out``'s suffix (``plan.svg`` -> ``svg``)."""
+    suffix = out.suffix.lower()
+    named = [name for name, extension in extensions.items() if extension == suffix]
+    return named[0] if len(named) == 1 else None
+
+
+def _output_paths(
+    out: Path, chosen: str, extensions: Mapping[str, str], *, own_suffixes: bool
+) -> dict[str, Path]:
+    """``chosen`` at ``out``, the other outputs beside it: as ``STEM.EXT`` with
+    ``own_suffixes`` when no other output has that extension, else ``STEM.NAME.EXT``."""
+    counts = Counter(extensions.values())
+    paths: dict[str, Path] = {}
+    for name, extension in extensions.items():
+        if name == chosen:
+            paths[name] = out
+        elif own_suffixes and counts[extension] == 1:
+            paths[name] = out.with_suffix(extension)
+        else:
+            paths[name] = out.with_name(f"{out.stem}.{name}{extension}")
+    return paths
+
+
 def write_outputs(
     graph: str,
     result: Result,
@@ -194,26 +222,27 @@ def write_outputs(
     out: Path | None,
     run_id: str | None = None,
 ) -> tuple[Path, dict[str, Path]]:
-    """Write every output; returns the primary path and all paths by name."""
+    """Write every output; returns the path of the one at ``out`` and all paths by name.
+
+    When ``out``'s suffix is the extension of one output (``plan.svg``), that output
+    goes to ``out`` and the others beside it with their own extensions (``plan.json``,
+    ``plan.dxf``).  Otherwise the primary output goes to ``out`` and the others to
+    ``STEM.NAME.EXT``.
+    """
     if not outputs:
         raise APIError("the run succeeded but its result names no output file")
+    extensions = {name: _extension(name, item.media_type) for name, item in outputs.items()}
     primary = _PRIMARY.get(_family(graph), "image")
     if primary not in outputs:
         primary = next(iter(outputs))
-    artifact = outputs[primary]
     if out is None:
         run_id = run_id or (result.id or "").rpartition(":")[0] or "result"
-        out = Path(f"{_family(graph)}-{run_id}{_extension(primary, artifact.media_type)}")
+        out = Path(f"{_family(graph)}-{run_id}{extensions[primary]}")
+    named = _named_by_suffix(out, extensions)
     out.parent.mkdir(parents=True, exist_ok=True)
-    written: dict[str, Path] = {}
-    for name, item in outputs.items():
-        path = (
-            out
-            if name == primary
-            else out.with_name(f"{out.stem}.{name}{_extension(name, item.media_type)}")
-        )
-        path.write_bytes(item.data)
-        written[name] = path
+    written = _output_paths(out, named or primary, extensions, own_suffixes=named is not None)
+    for name, path in written.items():
+        path.write_bytes(outputs[name].data)
     return out, written
 
 

@@ -161,3 +161,71 @@ def test_progress_bar_redraws_on_a_terminal_and_logs_quarters_otherwise():
             assert text.count("\r") == 8
         else:
             assert "\r" not in text and text.count("  render [") == 5  # first, each quarter
+
+
+@pytest.fixture(scope="module")
+def capture_zip(tmp_path_factory):
+    from bkbn_pipelines.runtime.capture import demo_plan, synthesize_capture
+
+    path = tmp_path_factory.mktemp("capture") / "flat.zip"
+    path.write_bytes(synthesize_capture(demo_plan(), seed=0))
+    return path
+
+
+def _floor_plan(capture_zip, out, capsys) -> str:
+    args = ["run", "floor-plan", "--backend", "local", "--input", str(capture_zip)]
+    code = main([*args, "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == EXIT_OK, captured.err
+    return captured.out.strip()
+
+
+def test_out_with_an_output_suffix_gets_that_output(capture_zip, tmp_path, capsys):
+    import xml.etree.ElementTree as ET
+
+    printed = _floor_plan(capture_zip, tmp_path / "plan.svg", capsys)
+    assert printed == str(tmp_path / "plan.svg")
+    assert ET.fromstring((tmp_path / "plan.svg").read_bytes()).tag.endswith("svg")
+    assert "walls" in json.loads((tmp_path / "plan.json").read_text())
+    assert b"SECTION" in (tmp_path / "plan.dxf").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.dxf", "plan.json", "plan.svg"]
+
+    _floor_plan(capture_zip, tmp_path / "dxf" / "plan.dxf", capsys)
+    assert sorted(p.name for p in (tmp_path / "dxf").iterdir()) == [
+        "plan.dxf",
+        "plan.json",
+        "plan.svg",
+    ]
+    assert b"SECTION" in (tmp_path / "dxf" / "plan.dxf").read_bytes()
+
+
+def test_out_with_another_suffix_keeps_the_primary_output_there(capture_zip, tmp_path, capsys):
+    printed = _floor_plan(capture_zip, tmp_path / "plan.out", capsys)
+    assert printed == str(tmp_path / "plan.out")
+    assert "walls" in json.loads((tmp_path / "plan.out").read_text())  # the primary: plan
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "plan.dxf.dxf",
+        "plan.out",
+        "plan.svg.svg",
+    ]
+
+
+def test_write_outputs_with_outputs_that_share_a_suffix(tmp_path):
+    from bkbn_pipelines import Artifact, Result
+    from bkbn_pipelines.client._cli import write_outputs
+
+    outputs = {
+        "pdf": Artifact(b"%PDF", "application/pdf"),
+        "html": Artifact(b"<html>", "text/html; charset=utf-8"),
+        "storyboard": Artifact(b"{}", "application/json"),
+        "palette": Artifact(b"[]", "application/json"),
+    }
+    path, written = write_outputs("brochure", Result(data={}), outputs, tmp_path / "b.html")
+    assert path == tmp_path / "b.html" and written["html"].read_bytes() == b"<html>"
+    assert written["pdf"] == tmp_path / "b.pdf"
+    assert written["storyboard"] == tmp_path / "b.storyboard.json"  # two JSON outputs
+    assert written["palette"] == tmp_path / "b.palette.json"
+    # A suffix that two outputs share names neither: the primary goes there, as before.
+    path, written = write_outputs("brochure", Result(data={}), outputs, tmp_path / "c.json")
+    assert written["pdf"] == path == tmp_path / "c.json"
+    assert written["html"] == tmp_path / "c.html.html"
