@@ -98,11 +98,17 @@ def test_plain_video_gets_the_error_that_says_what_is_needed(data):
     assert "camera poses" in str(info.value) and "docs/capture-bundle.md" in str(info.value)
 
 
+def test_the_plain_video_error_asks_for_poses_depth_and_intrinsics_all():
+    message = PLAIN_VIDEO_MESSAGE
+    assert "camera poses, depth and intrinsics" in message
+    assert " or " not in message and "neither" not in message  # all three are required
+
+
 def test_zip_holding_only_a_video_is_a_plain_video():
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as archive:
         archive.writestr("walkthrough.mp4", b"\x00\x00\x00\x18ftypmp42")
-    with pytest.raises(CaptureBundleError, match="a plain video has neither"):
+    with pytest.raises(CaptureBundleError, match="a plain video has none of them"):
         read_capture(buf.getvalue())
 
 

@@ -206,7 +206,7 @@ def test_real_rgbd_frame_gives_a_plausible_wall_layout():
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (b"\x00\x00\x00\x18ftypmp42" + bytes(64), "a plain video has neither"),
+        (b"\x00\x00\x00\x18ftypmp42" + bytes(64), "a plain video has none of them"),
         (b"", "the input is empty"),
     ],
     ids=["video", "empty"],

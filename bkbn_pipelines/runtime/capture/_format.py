@@ -41,8 +41,8 @@ CAPTURE_FORMAT = "bkbn-capture"
 CAPTURE_VERSION = 1
 
 PLAIN_VIDEO_MESSAGE = (
-    "floor-plan needs a capture bundle with camera poses and depth or intrinsics; "
-    "a plain video has neither — see docs/capture-bundle.md"
+    "floor-plan needs a capture bundle with camera poses, depth and intrinsics; "
+    "a plain video has none of them — see docs/capture-bundle.md"
 )
 
 #: Largest uncompressed size of one member and of the whole bundle.
