@@ -91,6 +91,54 @@ def test_portrait_427x640_comes_back_427x640(tiny_runtime) -> None:
         assert (events[-1].data["width"], events[-1].data["height"]) == (427, 640)
 
 
+def _ramps(width: int, height: int) -> Image.Image:
+    """Red rises left to right, green top to bottom: any stretch shows as a shift."""
+    x = np.linspace(0, 255, width, dtype=np.float32)[None, :].repeat(height, 0)
+    y = np.linspace(0, 255, height, dtype=np.float32)[:, None].repeat(width, 1)
+    return Image.fromarray(np.stack([x, y, np.full_like(x, 128)], -1).round().astype(np.uint8))
+
+
+@pytest.mark.parametrize(
+    ("graph", "params"),
+    [
+        ("declutter", {"seed": 3, "mask": "lower half"}),
+        ("staging", {"style": "japandi", "keep_geometry": False}),
+    ],
+)
+def test_the_padded_render_is_cropped_back_not_stretched(
+    tiny_settings, monkeypatch, graph, params
+) -> None:
+    from bkbn_pipelines.runtime import LocalRuntime
+    from bkbn_pipelines.runtime._models import load_inpaint_pipeline
+
+    pipeline = load_inpaint_pipeline(tiny_settings, graph)
+    seen: list[tuple[int, int]] = []
+
+    def render_nothing(*, image, **kwargs):  # the padded input, unchanged
+        seen.append(image.size)
+        return image.copy()
+
+    monkeypatch.setattr(pipeline, "render", render_nothing)
+    photo = _ramps(427, 640)
+    if params.get("mask") == "lower half":
+        mask = np.zeros((640, 427), dtype=np.uint8)
+        mask[320:] = 255
+        params = {**params, "mask": png_bytes(Image.fromarray(mask))}
+    events = list(LocalRuntime(tiny_settings).run(graph, [png_bytes(photo)], params))
+    assert isinstance(events[-1], Result), events[-1]
+    assert seen and seen[0][0] > fit_long_side((427, 640), 64)[0]  # the render was padded
+    out = np.asarray(decode(events[-1].artifacts["image"].data), dtype=np.float32)
+    expected = np.asarray(
+        photo.resize((out.shape[1], out.shape[0]), Image.Resampling.LANCZOS), dtype=np.float32
+    )
+    # The right part of the lower half: rendered, and away from the photo's borders.
+    rows = slice(out.shape[0] * 5 // 8, out.shape[0] * 7 // 8)
+    right = slice(out.shape[1] * 5 // 8, out.shape[1] * 7 // 8)
+    error = np.abs(out[rows, right, 0] - expected[rows, right, 0]).mean()
+    # Stretched by the padding (48 columns shown as 43), red would be about 20 levels low here.
+    assert error < 4.0
+
+
 def test_fit_long_side_keeps_the_aspect_ratio() -> None:
     assert fit_long_side((427, 640), 1024) == (683, 1024)
     assert fit_long_side((1920, 1283), 2048) == (2048, 1369)

@@ -83,6 +83,84 @@ def test_keep_geometry_leaves_the_ceiling_and_upper_walls_alone(tiny_runtime) ->
     assert np.abs(staged[bottom] - reference[bottom]).mean() > 10.0  # repainted
 
 
+def _room_with_a_window(width: int, height: int) -> tuple[np.ndarray, tuple[slice, slice]]:
+    """An empty room of flat planes: ceiling, two walls meeting at a vertical corner,
+    a floor, and a window (a white rectangle) on the left wall; float RGB in [0, 1]."""
+    rgb = np.empty((height, width, 3), dtype=np.float32)
+    rgb[:] = 0.7  # the left wall
+    rgb[:, round(0.55 * width) :] = 0.4  # the right wall, beyond the corner
+    rgb[: round(0.12 * height)] = 0.82  # the ceiling
+    rgb[round(0.68 * height) :] = 0.15  # the floor
+    window = (
+        slice(round(0.3 * height), round(0.6 * height)),
+        slice(round(0.12 * width), round(0.38 * width)),
+    )
+    rgb[window] = 1.0
+    return rgb, window
+
+
+def _structure_mask(layout, *, keep_geometry: bool, controlnet: bool = False) -> np.ndarray:
+    """The render mask that staging's ``structure`` node builds for ``layout``."""
+    from types import SimpleNamespace
+
+    from bkbn_pipelines.runtime import RunContext
+    from bkbn_pipelines.runtime.graphs import staging
+
+    pipeline = SimpleNamespace(controlnet="controlnet" if controlnet else None)
+    ctx = RunContext(
+        run_id="run_test",
+        graph=staging.GRAPH,
+        inputs=[],
+        params={"keep_geometry": keep_geometry},
+        settings=None,
+        values={"layout": layout, "pipeline": pipeline},
+    )
+    staging.structure(ctx)
+    return ctx.values["mask"]
+
+
+def test_keep_geometry_keeps_edges_and_windows_out_of_the_render_mask() -> None:
+    from bkbn_pipelines.runtime._vision import OPENING, heuristic_layout
+
+    rgb, window = _room_with_a_window(256, 192)
+    layout = heuristic_layout(rgb)
+    assert (layout.classes[window] == OPENING).all()  # the window was found
+    rows = np.arange(rgb.shape[0])[:, None]
+    lower = rows >= layout.ceiling_row + 0.35 * (layout.floor_row - layout.ceiling_row)
+    edges = layout.edges & lower  # the corner and the wall/floor line, where furniture goes
+    corner = edges[:, 138:143].any(axis=1)
+    assert corner[layout.floor_row - 20 : layout.floor_row - 5].all()  # the corner is an edge
+    floor_line = edges[layout.floor_row - 2 : layout.floor_row + 3].any(axis=0)
+    assert floor_line[20:130].all() and floor_line[150:236].all()  # so is the floor's line
+
+    kept = _structure_mask(layout, keep_geometry=True)
+    assert not (kept & edges).any()  # no edge pixel is repainted
+    assert not kept[window].any()  # nor the window
+    assert kept[150:, 20:236].mean() > 0.5 and kept[100:125, 200:236].all()  # but the rest is
+    with_controlnet = _structure_mask(layout, keep_geometry=True, controlnet=True)
+    assert not with_controlnet[window].any() and (with_controlnet & edges).any()
+
+    free = _structure_mask(layout, keep_geometry=False)
+    assert free[edges].all() and free[window].all()  # everything below the ceiling
+
+
+def test_keep_geometry_leaves_a_window_as_it_was(tiny_settings) -> None:
+    rgb, _ = _room_with_a_window(640, 480)
+    photo = Image.fromarray((rgb * 255 + 0.5).astype(np.uint8))
+    runtime = LocalRuntime(tiny_settings.with_changes(render_size=256, steps=2))
+    reference = np.asarray(photo.resize((1024, 768), Image.Resampling.LANCZOS), dtype=np.float32)
+    inside = (slice(310, 440), slice(140, 360))  # the window's lower part, away from its frame
+    assert (reference[inside] > 250).all()
+    differences = {}
+    for keep_geometry in (True, False):
+        params = {"style": "coastal", "seed": 3, "keep_geometry": keep_geometry}
+        result = _result(list(runtime.run("staging", [png_bytes(photo)], params)))
+        staged = np.asarray(decode(result.artifacts["image"].data), dtype=np.float32)
+        differences[keep_geometry] = np.abs(staged[inside] - reference[inside]).mean()
+    assert differences[True] < 1.0  # the photo's own window
+    assert differences[False] > 10.0  # repainted
+
+
 def test_cancel_mid_render(tiny_settings) -> None:
     runtime = LocalRuntime(tiny_settings.with_changes(steps=30))
     cancel = threading.Event()
