@@ -9,6 +9,7 @@ from ._catalogue import CatalogueConfig, listing_catalogue
 from ._listing_media import (
     LISTING_ASSET_KEYS,
     RETRY_POLICY,
+    SHAPING_SETTINGS,
     ListingMediaConfig,
     code_versions,
     listing_media,
@@ -20,6 +21,7 @@ __all__ = [
     "LISTINGS",
     "LISTING_ASSET_KEYS",
     "RETRY_POLICY",
+    "SHAPING_SETTINGS",
     "CatalogueConfig",
     "ListingMediaConfig",
     "code_versions",

@@ -20,6 +20,8 @@ skips every (asset, listing) this run already materialized.  A 4xx validation er
 or a bad photo fails at once, without retries.
 """
 
+import hashlib
+import json
 import random
 import threading
 from collections.abc import Iterator, Mapping
@@ -74,6 +76,7 @@ __all__ = [
     "LISTING_ASSET_KEYS",
     "MAX_RETRIES",
     "RETRY_POLICY",
+    "SHAPING_SETTINGS",
     "ListingMediaConfig",
     "code_versions",
     "listing_media",
@@ -101,15 +104,49 @@ RETRYABLE = (
 _MB = 1024 * 1024
 
 
-def code_versions() -> dict[str, str]:
-    """Code version per asset: the graph version and the parameters that shape output."""
-    return {
+#: The run settings that shape each asset's output, and so belong to its code version.
+#: Limits that only refuse input (byte caps, timeouts, worker counts) are left out.
+SHAPING_SETTINGS: dict[str, tuple[str, ...]] = {
+    RAW: ("photo_max_pixels",),
+    ENHANCED: ("declutter",),
+    STAGED: (
+        "staging_enabled",
+        "staging_photos",
+        "resolution",
+        "default_style",
+        "keep_geometry",
+        "seed",
+    ),
+    FLOOR: ("units",),
+    BROCHURES: ("units", "brochure_template", "staged_in_brochure"),
+}
+
+
+def code_versions(config: "ListingMediaConfig | None" = None) -> dict[str, str]:
+    """Code version per asset: the graph version and the settings that shape its output.
+
+    ``config`` is a run's settings (default: the defaults, which the asset definitions
+    carry).  A run records the versions of its own settings, so an output made with
+    other settings than the defaults shows as stale with a new code version.
+    """
+    config = config or ListingMediaConfig()
+    graphs = {
         RAW: "raw-1:jpeg-q90:srgb",
         ENHANCED: f"relight-v{GRAPHS['relight']}:declutter-v{GRAPHS['declutter']}:1",
         STAGED: f"staging-v{GRAPHS['staging']}:1",
         FLOOR: f"floor-plan-v{GRAPHS['floor-plan']}:1",
         BROCHURES: f"brochure-v{GRAPHS['brochure']}:1",
     }
+    return {
+        name: f"{graph}:{_settings_digest(config, SHAPING_SETTINGS[name])}"
+        for name, graph in graphs.items()
+    }
+
+
+def _settings_digest(config: "ListingMediaConfig", names: tuple[str, ...]) -> str:
+    """A short, stable digest of the settings ``names`` of ``config``."""
+    values = json.dumps({n: getattr(config, n) for n in names}, sort_keys=True)
+    return hashlib.sha256(values.encode()).hexdigest()[:10]
 
 
 #: Lineage: what each asset reads, per listing.
@@ -242,7 +279,7 @@ def listing_media(
     family = frozenset(
         r for r in (context.run_id, context.run.parent_run_id, context.run.root_run_id) if r
     )
-    versions = code_versions()
+    versions = code_versions(config)
     rejected = rejected_in_runs(context.instance, family)
     # one prefix per run family: retries and re-executions replay renders already made
     prefix = context.run.root_run_id or context.run_id

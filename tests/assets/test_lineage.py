@@ -6,6 +6,7 @@ import dagster as dg
 from listing_support import (
     dagster_instance,
     make_defs,
+    materializations,
     run_catalogue,
     run_listings,
     stale_status,
@@ -87,6 +88,45 @@ def test_a_new_code_version_makes_every_listing_stale(tmp_path: Path) -> None:
         )
     assert status == {"a": "STALE", "b": "STALE", "c": "STALE"}
     assert _requested(result, RAW) == {"a", "b", "c"}
+
+
+def test_run_settings_that_shape_an_output_are_part_of_its_code_version(tmp_path: Path) -> None:
+    from bkbn_pipelines.assets import ListingMediaConfig, code_versions
+
+    source = _catalogue(tmp_path / "export")
+    defs = make_defs(tmp_path / "media")
+    budget = {"photo_max_pixels": 10_000}  # a smaller stored photo: another output
+    with dagster_instance() as instance:
+        run_catalogue(defs, instance, source)
+        assert run_listings(defs, instance, "a", "c", selection=[RAW]).success
+        baseline = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        assert run_listings(defs, instance, "b", selection=[RAW], config=budget).success
+        recorded = materializations(instance, RAW, "b")[0].asset_materialization.tags
+        status = {k: stale_status(defs, instance, RAW, k) for k in "abc"}
+        result = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, cursor=baseline.cursor
+        )
+        assert run_listings(defs, instance, "b", selection=[RAW]).success  # the defaults again
+        back = stale_status(defs, instance, RAW, "b")
+    assert recorded["dagster/code_version"] == code_versions(ListingMediaConfig(**budget))[RAW]
+    assert recorded["dagster/code_version"] != code_versions()[RAW]
+    # made with other settings than the definitions carry: stale, and said so ...
+    assert status == {"a": "FRESH", "b": "STALE", "c": "FRESH"}
+    # ... but the automation leaves a deliberate one-off run alone
+    assert _requested(result, RAW) == set()
+    assert back == "FRESH"
+
+
+def test_only_shaping_settings_change_code_versions() -> None:
+    from bkbn_pipelines.assets import ListingMediaConfig, code_versions
+
+    defaults = code_versions()
+    assert code_versions(ListingMediaConfig(max_workers=1, fetch_timeout_s=5)) == defaults
+    two_k = code_versions(ListingMediaConfig(resolution="2k"))
+    assert {k for k in defaults if two_k[k] != defaults[k]} == {"staged_renders"}
+    imperial = code_versions(ListingMediaConfig(units="imperial"))
+    assert {k for k in defaults if imperial[k] != defaults[k]} == {"floor_plans", "brochures"}
+    assert defaults["staged_renders"].startswith("staging-v")
 
 
 def test_observing_listing_records_gives_content_hashes(tmp_path: Path) -> None:
