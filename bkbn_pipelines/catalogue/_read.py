@@ -22,7 +22,7 @@ from upath import UPath
 from .._contract import STYLES
 from .._errors import BkbnError, CatalogueError
 from .._logging import get_logger, redact
-from ._diff import content_hash
+from ._diff import _missing, content_hash
 from ._slug import slugify_listing_id
 
 __all__ = [
@@ -293,14 +293,6 @@ def _clean_row(record: dict[str, Any], stamp: Any, base: str, row_number: int) -
         "updated_at": stamp,
         "_row": row_number,
     }
-
-
-def _missing(value: Any) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and not value.strip()
 
 
 def _text(value: Any) -> str | None:
