@@ -120,6 +120,11 @@ BAD = {
     "bomb.png": lambda: _png_bomb(40_000, 40_000),
     "huge.jpg": lambda: b"\xff\xd8\xff\xe0" + bytes(40 * _MB),  # 40 MB, over 32 MB
 }
+#: Photo URLs at hosts a nightly job must never reach: refused before any connection.
+HOSTILE_URLS = {
+    "creds.jpg": ("http://169.254.169.254/latest/meta-data/creds.jpg", "a link-local address"),
+    "private.jpg": ("http://127.0.0.1:9/private.jpg", "a loopback address"),
+}
 ODD_BUT_FINE = {
     "grey16.png": _sixteen_bit_grey,
     "palette.png": _palette,
@@ -151,7 +156,9 @@ def _write_export(folder: Path) -> Path:
         "capture": "",
         "updated_at": "2026-12-01T08:00:00Z",
     }
-    mixed = ";".join(f"photos/{n}" for n in [*BAD, *ODD_BUT_FINE])
+    mixed = ";".join(
+        [*(f"photos/{n}" for n in [*BAD, *ODD_BUT_FINE]), *(u for u, _ in HOSTILE_URLS.values())]
+    )
     rows = [
         {**base, "listing_id": "MLS/7", "address": "7 Test Street", "photos": mixed},
         {
@@ -222,10 +229,12 @@ def test_bad_photos_and_rows_are_named_and_everything_else_reaches_its_brochure(
         # every bad photo: named with its listing, in the log and in the metadata
         raw = latest_metadata(instance, "raw_listing_photos", "mls-7")
         failures = {f["photo"]: f["error"] for f in raw["failures"]}
-        assert set(failures) == set(BAD)
+        assert set(failures) == set(BAD) | set(HOSTILE_URLS)
+        for name, (_, kind) in HOSTILE_URLS.items():
+            assert kind in failures[name], failures[name]
         assert "over the limit of 33,554,432 bytes" in failures["huge.jpg"]  # 32 MiB
         assert "pixels" in failures["bomb.png"]
-        for name in BAD:
+        for name in [*BAD, *HOSTILE_URLS]:
             assert any("MLS/7" in line and name in line for line in log.splitlines()), name
         # every odd but legitimate photo: stored, upright, the panorama downscaled
         assert raw["photos"] == len(ODD_BUT_FINE)
