@@ -65,6 +65,18 @@ def test_retry_after_ms_wins_over_retry_after():
     assert sleeps == [0.25]
 
 
+def test_retry_after_in_seconds_is_waited_exactly():
+    script = Script(
+        err(429, "rate_limit_error", {"retry-after": "2"}),
+        httpx.Response(200, json=OK),
+    )
+    sleeps = Sleeps()
+    with make_client(script, sleeps) as client:
+        client.workflows.run("staging", input="data:,x")
+    assert [s for s in sleeps if s > 0.01] == [2.0]
+    assert len(script.requests) == 2
+
+
 def test_backoff_is_jittered_down_by_up_to_a_quarter():
     assert RetryPolicy(jitter=lambda: 0.0).backoff(1) == 1.0
     assert RetryPolicy(jitter=lambda: 1.0).backoff(1) == 0.75
