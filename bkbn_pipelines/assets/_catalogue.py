@@ -169,6 +169,12 @@ def _metadata(catalogue: Any, diff: Any, reported: list[str]) -> dict[str, Any]:
         "removed_listings": _slug_list(diff.removed),
         "reported_listings": _slug_list(reported),
         "rejected_rows": MetadataValue.md(rejected_md if len(rejected) else "none"),
+        "rejected_list": MetadataValue.json(
+            [
+                {"row": int(r.row), "listing_id": r.listing_id, "reason": str(r.reason)}
+                for r in rejected.head(_MAX_LISTED).itertuples(index=False)
+            ]
+        ),
         "partition_map": MetadataValue.json(dict(catalogue.partition_map)),
     }
 

@@ -91,13 +91,24 @@ def run_with(args: argparse.Namespace, *, catalogue: str) -> int:
     from dagster import DagsterInstance
 
     from .._errors import BkbnError, CatalogueError, ConfigError
+    from ..assets._work import NO_WEIGHTS_HELP
     from ..resources import MediaStoreResource
     from ._nightly import run_nightly
 
+    if "://" not in catalogue and not Path(catalogue).expanduser().exists():
+        print(f"error: catalogue {catalogue} not found", file=sys.stderr)
+        return EXIT_USAGE
     home = ensure_dagster_home(args.dagster_home)
     allow_untrained = bool(args.allow_untrained) or None
+    listing_config: dict[str, Any] = {}
     try:
         with _backend(args, allow_untrained) as backbone, DagsterInstance.get() as instance:
+            if _in_process_emulator(args) and not _can_stage(allow_untrained):
+                # the emulator would answer every staging request with an error: skip
+                # staging, as the local backend does without weights, rather than fail
+                # every listing
+                listing_config["staging_enabled"] = False
+                print(f"note: the in-process emulator has no staging weights; {NO_WEIGHTS_HELP}")
             print(f"Dagster home: {home}")
             summary = run_nightly(
                 catalogue,
@@ -105,6 +116,7 @@ def run_with(args: argparse.Namespace, *, catalogue: str) -> int:
                 media_store=MediaStoreResource(root=args.storage_root),
                 instance=instance,
                 s3_endpoint_url=args.s3_endpoint_url,
+                listing_config=listing_config,
                 everything=bool(args.all),
                 progress=lambda line: print(line, flush=True),
             )
@@ -115,15 +127,33 @@ def run_with(args: argparse.Namespace, *, catalogue: str) -> int:
     except Exception as exc:  # a Dagster error from the catalogue step: report, fail
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    _print_summary(summary)
+    _print_summary(summary, home)
     return EXIT_OK if summary.ok else EXIT_FAILED
+
+
+def _in_process_emulator(args: argparse.Namespace) -> bool:
+    """Whether the ``api`` backend runs against an emulator started in this process."""
+    if args.backend == "local":
+        return False
+    return bool(args.emulator) or not os.environ.get("BKBN_BASE_URL")
+
+
+def _can_stage(allow_untrained: bool | None) -> bool:
+    """Whether the local runtime has staging weights, or may use untrained ones."""
+    from ..runtime import RuntimeSettings
+
+    try:
+        settings = RuntimeSettings.from_env(allow_untrained=allow_untrained)
+    except Exception:  # a bad setting: let the run report it where it is used
+        return True
+    return bool(settings.staging_model or settings.allow_untrained)
 
 
 @contextmanager
 def _backend(args: argparse.Namespace, allow_untrained: bool | None) -> Iterator[Any]:
     from ..resources import BackboneResource
 
-    if os.environ.get("BKBN_BASE_URL") and not args.emulator and args.backend != "local":
+    if not _in_process_emulator(args) and args.backend != "local":
         yield BackboneResource(backend="api")  # key and URL from the environment
         return
     _require_local_runtime(args.backend)
@@ -162,7 +192,7 @@ def _require_local_runtime(backend: str) -> None:
         )
 
 
-def _print_summary(summary: Any) -> None:
+def _print_summary(summary: Any, home: Path) -> None:
     header = (
         "listing",
         "id",
@@ -199,7 +229,7 @@ def _print_summary(summary: Any) -> None:
             str(totals["renders"]),
             "",
             "",
-            f"{len(summary.failures)} listing(s) failed",
+            f"{totals['failed_listings']} listing(s) failed",
         )
     )
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
@@ -213,7 +243,9 @@ def _print_summary(summary: Any) -> None:
     print(
         f"{totals['listings']} listings, {len(summary.processed)} processed, "
         f"{totals['photos']} photos, {totals['renders']} renders, "
-        f"{totals['failures']} failures, {summary.seconds:.1f} s"
+        f"{totals['failed_listings']} failed listing(s), {totals['failed_photos']} failed "
+        f"photo(s), {totals['rejected_rows']} rejected catalogue row(s), "
+        f"{summary.seconds:.1f} s"
     )
     if not summary.processed:
         print("Nothing new or changed since the last run; --all processes every listing.")
@@ -224,6 +256,13 @@ def _print_summary(summary: Any) -> None:
             print(f"  {item.slug}: {item.brochure_pdf}")
     for slug, cause in sorted(summary.failures.items()):
         print(f"FAILED {slug}: {cause}", file=sys.stderr)
+    for row in summary.rejected:
+        print(
+            f"REJECTED catalogue row {row['row']} (listing {row['listing_id']!r}): {row['reason']}",
+            file=sys.stderr,
+        )
+    if summary.more_rejected:
+        print(f"REJECTED {summary.more_rejected} more row(s): see the run log", file=sys.stderr)
     if summary.staging_note:
         print(f"\nNOTE: {summary.staging_note}")
-    print("\nSee the runs and lineage: dagster dev -w workspace.yaml")
+    print(f"\nSee the runs and lineage: DAGSTER_HOME={home} dagster dev -w workspace.yaml")

@@ -25,12 +25,15 @@ from ..assets import LISTINGS
 from ..assets._work import NO_WEIGHTS_HELP, REAL_WEIGHTS_HELP
 from ..catalogue import read_snapshot
 from ..resources import BackboneResource, MediaStoreResource
+from ._console import concise_console_logger
 
 __all__ = ["ListingSummary", "NightlySummary", "contiguous_ranges", "run_nightly"]
 
 _BROCHURES = AssetKey("brochures")
-#: Run-log lines shown on the console: INFO and above (the event log keeps everything).
+#: Run-log lines shown on the console: INFO and above, one line each (the event log
+#: keeps everything, stack traces included).
 _QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+_CONSOLE = {"console": concise_console_logger}
 
 
 @dataclass(frozen=True)
@@ -55,17 +58,24 @@ class NightlySummary:
     failures: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     staging_note: str | None = None
+    #: Catalogue rows that were not used: ``{"row", "listing_id", "reason"}`` each.
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    #: Rejected rows beyond those listed in ``rejected``.
+    more_rejected: int = 0
 
     @property
     def ok(self) -> bool:
-        return not self.failures
+        """No listing failed and no catalogue row was rejected."""
+        return not self.failures and not self.rejected
 
     def totals(self) -> dict[str, int]:
         return {
             "listings": len(self.listings),
             "photos": sum(item.photos for item in self.listings),
             "renders": sum(item.renders for item in self.listings),
-            "failures": len(self.failures) + sum(item.photo_failures for item in self.listings),
+            "failed_listings": len(self.failures),
+            "failed_photos": sum(item.photo_failures for item in self.listings),
+            "rejected_rows": len(self.rejected) + self.more_rejected,
         }
 
 
@@ -112,7 +122,7 @@ def run_nightly(
     catalogue_config: dict[str, Any] = {"source": catalogue}
     if s3_endpoint_url:
         catalogue_config["s3_endpoint_url"] = s3_endpoint_url
-    result = defs.resolve_job_def("nightly_catalogue_job").execute_in_process(
+    result = _console(defs.resolve_job_def("nightly_catalogue_job")).execute_in_process(
         instance=instance,
         run_config={
             "ops": {"listing_catalogue": {"config": catalogue_config}},
@@ -120,6 +130,7 @@ def run_nightly(
         },
     )
     summary.run_ids.append(result.run_id)
+    summary.rejected, summary.more_rejected = _rejected(result)
 
     keys = list(instance.get_dynamic_partitions(LISTINGS.name))
     snapshot = read_snapshot(media_store.store())
@@ -132,7 +143,7 @@ def run_nightly(
         f"in {len(ranges)} run(s)"
     )
 
-    job = defs.resolve_job_def("listing_media_job")
+    job = _console(defs.resolve_job_def("listing_media_job"))
     run_config = {"ops": {"listing_media": {"config": dict(listing_config or {})}}, **_QUIET}
     for first, last in ranges:
         say(f"listings {first} ... {last}: running")
@@ -157,6 +168,20 @@ def run_nightly(
     elif any(item.render_weights == "none" and item.renders == 0 for item in summary.listings):
         summary.staging_note = f"Staging was skipped: {NO_WEIGHTS_HELP}."
     return summary
+
+
+def _console(job: Any) -> Any:
+    """``job`` with the one-line console logger in place of Dagster's."""
+    return job.with_logger_defs(_CONSOLE)
+
+
+def _rejected(result: Any) -> tuple[list[dict[str, Any]], int]:
+    """The rejected rows the catalogue run reported, and how many more it did not list."""
+    materialization = next((m for m in result.get_asset_materialization_events()), None)
+    metadata = materialization.materialization.metadata if materialization else {}
+    count = getattr(metadata.get("rejected"), "value", 0) or 0
+    listed = getattr(metadata.get("rejected_list"), "value", None) or []
+    return list(listed), max(int(count) - len(listed), 0)
 
 
 def _to_run(instance: DagsterInstance, result: Any, current: list[str]) -> set[str]:

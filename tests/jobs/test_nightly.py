@@ -6,7 +6,7 @@ import dagster as dg
 import pytest
 from listing_support import tiny_jpeg, write_catalogue
 
-from bkbn_pipelines.cli import EXIT_OK, EXIT_USAGE, main
+from bkbn_pipelines.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
 from bkbn_pipelines.jobs._nightly import contiguous_ranges
 from bkbn_pipelines.storage import MediaStore
 
@@ -68,7 +68,10 @@ def test_nightly_command_on_a_small_catalogue(
     assert rows["mls-1"][:3] == ["mls-1", "MLS/1", "1"] and rows["0150"][:3] == ["0150"] * 2 + ["1"]
     assert rows["total"][:3] == ["total", "2", "2"]  # photos, renders
     assert any(
-        line.startswith("2 listings, 2 processed, 2 photos, 2 renders, 0 failures")
+        line.startswith(
+            "2 listings, 2 processed, 2 photos, 2 renders, 0 failed listing(s), "
+            "0 failed photo(s), 0 rejected catalogue row(s)"
+        )
         for line in lines
     )
     assert "UNTRAINED" in out.replace("WITHOUT real model weights", "UNTRAINED")
@@ -114,3 +117,58 @@ def test_nightly_without_the_local_runtime_says_which_extra_to_install(
     assert code == EXIT_USAGE
     assert "diffusers" in err and "bkbn_pipelines[local]" in err and "BKBN_BASE_URL" in err
     assert not (tmp_path / "m").exists()  # nothing was run
+
+
+def _no_stack_traces(text: str) -> None:
+    assert "Traceback" not in text and "Stack Trace" not in text, text
+    assert '  File "' not in text, text
+
+
+def test_nightly_names_rejected_rows_and_failed_listings_in_one_line_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    # No staging weights and no --allow-untrained: the in-process emulator could not
+    # stage, so staging is skipped and said so, and every other step runs.
+    for name in (
+        "BKBN_BASE_URL",
+        "BKBN_API_KEY",
+        "BKBN_STAGING_MODEL",
+        "BKBN_ALLOW_UNTRAINED",
+        "DAGSTER_HOME",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    export = tmp_path / "export"
+    source = write_catalogue(
+        export,
+        [
+            {"listing_id": "GOOD-1", "photos": [tiny_jpeg(1, (64, 48))]},
+            {"listing_id": "BAD-1", "photos": [tiny_jpeg(2, (64, 48))], "style": "baroque"},
+            {"listing_id": "FAKE-1", "photos": [("fake.jpg", b"<!DOCTYPE html><p>moved</p>")]},
+        ],
+    )
+    code = main(["nightly", "--catalogue", str(source), "--storage-root", str(tmp_path / "m")])
+    captured = capsys.readouterr()
+    out, err = captured.out, captured.err
+    assert code == EXIT_FAILED, out + err
+    _no_stack_traces(out + err)
+    assert "REJECTED catalogue row 2 (listing 'BAD-1')" in err and "'baroque'" in err
+    assert "FAILED fake-1:" in err and "not an image" in err
+    assert "1 failed listing(s), 0 failed photo(s), 1 rejected catalogue row(s)" in out
+    assert "Staging was skipped" in out and "BKBN_STAGING_MODEL" in out
+    rows = {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    assert rows["good-1"].rstrip().endswith("ok")
+    assert MediaStore(tmp_path / "m").read_manifest("brochures", "good-1")["key"].size
+    assert f"DAGSTER_HOME={tmp_path / '.dagster_home'} dagster dev" in out
+
+
+def test_nightly_with_a_missing_catalogue_is_a_usage_error_before_anything_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.delenv("BKBN_BASE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    code = main(["nightly", "--catalogue", str(tmp_path / "nope.csv")])
+    captured = capsys.readouterr()
+    assert code == EXIT_USAGE
+    assert captured.err.strip() == f"error: catalogue {tmp_path / 'nope.csv'} not found"
+    assert "Emulator" not in captured.out and not (tmp_path / ".dagster_home").exists()
