@@ -10,9 +10,20 @@ from .._errors import BkbnError, ConfigError
 __all__ = ["add_arguments", "run"]
 
 
+def _port(text: str) -> int:
+    """A TCP port number, or a usage error naming the bad value."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is out of range 0-65535")
+    return port
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=8765, help="port to listen on")
+    parser.add_argument("--port", type=_port, default=8765, help="port to listen on (0-65535)")
     parser.add_argument("--config", metavar="FILE", help="YAML config (docs/emulator.md)")
     parser.add_argument(
         "--test-mode",
