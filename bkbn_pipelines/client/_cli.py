@@ -293,7 +293,11 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             return EXIT_FAILED
         path, written = write_outputs(args.graph, result, backend.outputs(result), args.out, run_id)
         if result.data.get("weights") == "untrained":
-            stderr.write("note: rendered with untrained weights (see docs/runtime.md)\n")
+            stderr.write(
+                "WARNING: rendered WITHOUT real model weights, on an untrained model: the "
+                "image is noise, not a staging. For real renders set BKBN_STAGING_MODEL to "
+                "a diffusers inpainting model folder (docs/runtime.md).\n"
+            )
         if args.json:
             record = {
                 "event": "output",

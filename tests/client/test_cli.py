@@ -229,3 +229,20 @@ def test_write_outputs_with_outputs_that_share_a_suffix(tmp_path):
     path, written = write_outputs("brochure", Result(data={}), outputs, tmp_path / "c.json")
     assert written["pdf"] == path == tmp_path / "c.json"
     assert written["html"] == tmp_path / "c.html.html"
+
+
+def test_untrained_staging_says_plainly_that_the_render_is_noise(
+    photo, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.delenv("BKBN_STAGING_MODEL", raising=False)
+    monkeypatch.setenv("BKBN_ALLOW_UNTRAINED", "1")
+    monkeypatch.setenv("BKBN_STEPS", "2")
+    monkeypatch.setenv("BKBN_MODELS_DIR", str(tmp_path / "models"))
+    out = tmp_path / "staged.png"
+    args = ["run", "staging", "--backend", "local", "--input", str(photo), "--out", str(out)]
+    code = main([*args, "--param", "style=japandi"])
+    err = capsys.readouterr().err
+    assert code == EXIT_OK, err
+    assert "WITHOUT real model weights" in err and "noise" in err
+    assert "BKBN_STAGING_MODEL" in err
+    assert out.read_bytes().startswith(b"\x89PNG")
