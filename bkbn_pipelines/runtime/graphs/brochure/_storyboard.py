@@ -6,7 +6,8 @@ duplicates (Hamming distance <= ``DUPLICATE_BITS``) only the best is kept.  The 
 is the best exterior or living-room photo; the rest follow in room order, best first.
 
 Rooms come, in this order, from ``photo_rooms`` in the parameters, from words in the
-photo's name (``living``, ``kitchen``, ``bath``...), or from a colour heuristic that
+photo's name (``living``, ``kitchen``, ``bath``...; ``_``, ``-`` and ``.`` separate
+words, so ``int_pd_living_room.jpg`` is a living room), or from a colour heuristic that
 only recognises exteriors (a bright, blue, untextured top band: sky); any other
 photo is a plain ``room``.
 """
@@ -47,14 +48,17 @@ ROOM_ORDER = (
     "office",
     "room",
 )
+#: Words in a photo's name that say its room, checked in this order: the rooms inside
+#: first, so "garden_view_bedroom" is a bedroom and "front" alone an exterior.  A word
+#: matches a whole word of the name, or its plural ("bedrooms").
 _NAME_HINTS = (
-    ("exterior", ("exterior", "facade", "façade", "garden", "outside", "street", "front")),
-    ("living", ("living", "lounge", "salon", "sitting")),
-    ("kitchen", ("kitchen", "cuisine")),
-    ("dining", ("dining",)),
-    ("bedroom", ("bedroom", "bed_", "chambre")),
-    ("bathroom", ("bathroom", "bath", "shower", "wc", "toilet")),
+    ("living", ("living", "livingroom", "lounge", "salon", "sitting", "sittingroom")),
+    ("kitchen", ("kitchen", "kitchenette", "cuisine")),
+    ("dining", ("dining", "diningroom")),
+    ("bedroom", ("bedroom", "bed", "chambre")),
+    ("bathroom", ("bathroom", "bath", "bathtub", "ensuite", "shower", "wc", "toilet")),
     ("office", ("office", "study", "library")),
+    ("exterior", ("exterior", "facade", "façade", "garden", "outside", "street", "front")),
 )
 
 
@@ -125,10 +129,21 @@ def hamming(a: int, b: int) -> int:
     return (a ^ b).bit_count()
 
 
+def _name_words(name: str) -> list[str]:
+    """The words of a photo's file name, lower case: ``int_pd_living-room2.JPG`` gives
+    ``int, pd, living, room, jpg``; ``_``, ``-``, ``.``, digits and spaces break words,
+    and so does a capital after a small letter (``LivingRoom``)."""
+    stem = name.replace("\\", "/").rsplit("/", 1)[-1]
+    stem = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", stem)
+    return re.findall(r"[^\W\d_]+", stem.lower())
+
+
 def _room_from_name(name: str) -> str | None:
-    lowered = name.lower()
-    for room, words in _NAME_HINTS:
-        if any(re.search(rf"(^|[^a-z]){re.escape(w)}", lowered) for w in words):
+    words = _name_words(name)
+    singular = {w[:-1] for w in words if len(w) > 3 and w.endswith("s")}
+    found = set(words) | singular
+    for room, hints in _NAME_HINTS:
+        if found.intersection(hints):
             return room
     return None
 
