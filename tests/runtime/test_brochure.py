@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,13 +12,16 @@ from PIL import Image
 from pypdf import PdfReader
 
 import bkbn_pipelines.runtime.graphs  # noqa: F401  (registers the graphs)
+from bkbn_pipelines._contract import STYLES
 from bkbn_pipelines._events import ErrorEvent, NodeDone, Result
+from bkbn_pipelines.catalogue import read_catalogue
 from bkbn_pipelines.runtime import get_graph, run_graph
+from bkbn_pipelines.runtime.capture import demo_plan, plan_truth
 from bkbn_pipelines.runtime.graphs.brochure._copy import format_price, write_copy
 from bkbn_pipelines.runtime.graphs.brochure._palette import delta_e, dominant_colours
-from bkbn_pipelines.runtime.graphs.brochure._storyboard import dhash, hamming
+from bkbn_pipelines.runtime.graphs.brochure._storyboard import _room_from_name, dhash, hamming
 
-from ._photos import decode, photo_bytes
+from ._photos import PHOTOS, decode, photo_bytes
 
 NAMES = [
     "int_pixabay_bathroom.jpg",
@@ -135,7 +139,7 @@ def test_pdf_opens_has_pages_and_real_text(brochure: Result):
     reader, text = _pdf_text(brochure)
     assert len(reader.pages) >= 2
     flat = " ".join(text.split())
-    assert "Scandinavian 3-bedroom apartment in Besançon, Franche-Comté" in flat
+    assert "Warm Scandinavian 3-bedroom apartment in Besançon, Franche-Comté" in flat
     assert "12 rue des Granges, 25000 Besançon" in flat
     assert "€450,000" in flat
     assert "None" not in flat
@@ -169,9 +173,137 @@ def test_copy_formats_prices_and_skips_missing_words():
     copy = write_copy({"baths": 1, "area_m2": 54.4, "city": "Dole"}, ["kitchen"])
     assert copy["headline"] == "Home in Dole"
     assert copy["body"] == (
-        "This home in Dole offers 1 bathroom and 54 m² of living space. "
+        "This home in Dole offers 1 bathroom and 54.4 m² of living space. "
         "The photographs show the kitchen."
     )
+
+
+@pytest.mark.parametrize(
+    ("area", "units", "shown"),
+    [
+        (78.5, "metric", "78.5 m²"),
+        (60.5, "metric", "60.5 m²"),
+        (142, "metric", "142 m²"),
+        (142.0, "metric", "142 m²"),
+        ("34.5", "metric", "34.5 m²"),
+        (54.44, "metric", "54.4 m²"),
+        (99.97, "metric", "100 m²"),
+        (1250.5, "metric", "1,250.5 m²"),
+        (78.5, "imperial", "845 sq ft"),
+        (142, "imperial", "1,528 sq ft"),
+    ],
+)
+def test_areas_keep_their_half(area, units, shown: str):
+    copy = write_copy({"area_m2": area, "units": units})
+    assert copy["body"] == f"This home offers {shown} of living space."
+    assert {"label": "Living area", "value": shown} in copy["facts"]
+
+
+def test_every_style_has_a_human_name_in_the_headline_body_and_facts():
+    """In a sentence, and with its first letter raised in a heading and the facts table."""
+    in_a_sentence = {
+        "scandi-warm": "warm Scandinavian",
+        "modern-neutral": "modern neutral",
+        "mid-century": "mid-century modern",
+        "coastal": "coastal",
+        "industrial": "industrial",
+        "japandi": "Japandi",
+    }
+    assert set(in_a_sentence) == set(STYLES)
+    for style, words in in_a_sentence.items():
+        heading = words[:1].upper() + words[1:]
+        copy = write_copy({"style": style, "beds": 2, "city": "Dole"})
+        assert copy["headline"] == f"{heading} 2-bedroom home in Dole"
+        assert copy["body"] == f"This {words} home in Dole offers 2 bedrooms."
+        assert {"label": "Style", "value": heading} in copy["facts"]
+
+
+@pytest.mark.parametrize(
+    ("name", "room"),
+    [
+        ("int_pixabay_bedroom.jpg", "bedroom"),
+        ("int_pd_living_room.jpg", "living"),
+        ("int_pd_living-room.jpg", "living"),
+        ("living-room_2.JPG", "living"),
+        ("LivingRoom.jpg", "living"),
+        ("photos/master-bedroom-2.jpeg", "bedroom"),
+        ("Bedrooms_03.jpg", "bedroom"),
+        ("garden_view_bedroom.jpg", "bedroom"),
+        ("exif3_pixabay_bathroom.jpg", "bathroom"),
+        ("en-suite_bath.jpg", "bathroom"),
+        ("kitchen_1.jpg", "kitchen"),
+        ("front.jpg", "exterior"),
+        ("IMG_0042.jpg", None),
+        ("glass.jpg", None),
+        ("frontier.jpg", None),  # a word of the name, not the start of one
+    ],
+)
+def test_room_from_name_takes_separators_as_word_breaks(name: str, room: str | None):
+    assert _room_from_name(name) == room
+
+
+def _example_listing(slug: str) -> tuple[dict, list[Path]]:
+    """Facts and photo paths of one listing of ``examples/catalogue.csv`` (the demo's)."""
+    catalogue = read_catalogue(PHOTOS.parent / "catalogue.csv")
+    row = catalogue.listings.set_index("slug").loc[slug]
+    return catalogue.facts(slug) | {"listing_id": row["listing_id"]}, [
+        Path(p) for p in row["photos"]
+    ]
+
+
+def test_demo_listing_000388907_shows_every_room_it_has():
+    """The demo's Besançon flat: a living room, a bedroom and a bathroom, as named."""
+    listing, paths = _example_listing("000388907")
+    names = [path.name for path in paths]
+    result = _result([path.read_bytes() for path in paths], listing=listing, photo_names=names)
+    photos = result.data["parts"]["storyboard"]["photos"]
+    assert [p["room"] for p in photos] == ["living", "bedroom", "bathroom"]
+    assert all(p["room_source"] == "name" for p in photos)
+    copy = result.data["parts"]["copy"]
+    assert copy["headline"] == "Warm Scandinavian 2-bedroom home in Besançon"
+    assert "2 bedrooms, 1 bathroom and 78.5 m² of living space" in copy["body"]
+    assert "The photographs show the living room, a bedroom and the bathroom." in copy["body"]
+    _, text = _pdf_text(result)
+    flat = " ".join(text.split())
+    for caption in ("Living", "Bedroom", "Bathroom"):
+        assert caption in flat
+    assert "78.5 m²" in flat and "78 m²" not in flat
+
+
+def test_example_photos_say_their_room_in_their_names():
+    rooms = {path.name: _room_from_name(path.name) for path in PHOTOS.glob("*.jpg")}
+    unnamed = [name for name, room in rooms.items() if room is None]
+    assert unnamed == ["int_pexels_hallway_6615808.jpg"]  # a hallway: no room of the brochure
+
+
+def test_demo_listing_with_a_capture_matches_its_floor_plan():
+    """MLS/12345's walk-through capture is of ``demo_plan()``: the catalogue must agree."""
+    listing, _ = _example_listing("mls-12345")
+    plan = plan_truth(demo_plan())
+    assert listing["area_m2"] == pytest.approx(sum(p.area for _, p in plan.rooms), abs=0.1)
+    assert listing["beds"] == sum(label == "bedroom" for label, _ in plan.rooms)
+    assert listing["baths"] == sum(label == "bathroom" for label, _ in plan.rooms)
+    copy = write_copy(listing, ["living", "kitchen", "bedroom", "bathroom"])
+    assert copy["headline"] == "Modern neutral 1-bedroom home in Springfield"
+    assert "1 bedroom, 1 bathroom and 34.5 m² of living space" in copy["body"]
+
+
+@pytest.mark.parametrize(
+    ("rooms", "beds", "shown"),
+    [
+        (["bathroom", "bathroom", "kitchen"], 3, "the bathroom and the kitchen"),
+        (["living", "bedroom", "bedroom", "bathroom"], 1, "the living room, the bedroom and "),
+        (["bedroom", "bedroom"], 2, "the bedrooms"),
+        (["bedroom", "bedroom"], 4, "two bedrooms"),
+        (["bedroom"], None, "the bedroom"),
+        (["exterior", "room", "office"], 2, "the exterior and the study"),
+    ],
+)
+def test_photographed_rooms_are_named_once_each(rooms, beds, shown: str):
+    body = write_copy({"beds": beds, "baths": 1}, rooms)["body"]
+    sentence = body[body.index("The photographs show ") :]
+    assert sentence.startswith(f"The photographs show {shown}"), sentence
+    assert sentence.count("the bathroom") <= 1 and sentence.count("the bedroom") <= 1
 
 
 def test_room_hints_from_params_win_over_names():

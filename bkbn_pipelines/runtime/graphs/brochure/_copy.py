@@ -17,23 +17,29 @@ import jinja2
 __all__ = ["clean_facts", "format_price", "write_copy"]
 
 _CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥"}
+#: How each of the contract's styles reads in a sentence ("This warm Scandinavian home")
+#: and, first letter raised, in a heading or the facts table.
 _STYLE_WORDS = {
-    "scandi-warm": "Scandinavian",
-    "modern-neutral": "modern",
-    "mid-century": "mid-century",
+    "scandi-warm": "warm Scandinavian",
+    "modern-neutral": "modern neutral",
+    "mid-century": "mid-century modern",
     "coastal": "coastal",
     "industrial": "industrial",
     "japandi": "Japandi",
 }
+#: Room of the storyboard -> (one of it, several of it) in "The photographs show ...".
 _ROOM_WORDS = {
-    "exterior": "the outside",
-    "living": "the living room",
-    "kitchen": "the kitchen",
-    "dining": "the dining room",
-    "bedroom": "a bedroom",
-    "bathroom": "the bathroom",
-    "office": "the study",
+    "exterior": ("the exterior", "the exterior"),
+    "living": ("the living room", "the living rooms"),
+    "kitchen": ("the kitchen", "the kitchen"),
+    "dining": ("the dining room", "the dining room"),
+    "bedroom": ("the bedroom", "the bedrooms"),
+    "bathroom": ("the bathroom", "the bathrooms"),
+    "office": ("the study", "the study"),
 }
+#: Rooms a listing may have several of, and the fact that counts them.
+_COUNTED_ROOMS = {"bedroom": ("beds", "bedroom"), "bathroom": ("baths", "bathroom")}
+_NUMBER_WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight"}
 
 _ENV = jinja2.Environment(autoescape=False, undefined=jinja2.StrictUndefined, trim_blocks=True)
 
@@ -69,7 +75,13 @@ def _join_and(items: Sequence[str]) -> str:
 
 
 _ENV.filters["join_and"] = _join_and
-_ENV.filters["capitalize_first"] = lambda s: s[:1].upper() + s[1:]
+
+
+def _capitalize_first(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+_ENV.filters["capitalize_first"] = _capitalize_first
 for _template in (HEADLINE, SUBTITLE, BODY):
     _template.environment.filters.update(_ENV.filters)
 
@@ -91,6 +103,43 @@ def _count(value: Any) -> int | float | None:
     if number is None or number <= 0:
         return None
     return int(number) if number == int(number) else number
+
+
+def _area_text(area_m2: float, *, imperial: bool = False) -> str:
+    """``78.5 m²``, ``142 m²``: one decimal when the area is not whole, none when it is.
+
+    Imperial areas are whole square feet (``845 sq ft``): a tenth of a square foot is
+    noise, and listings quote square feet whole.
+    """
+    if imperial:
+        return f"{area_m2 * 10.7639:,.0f} sq ft"
+    tenths = round(area_m2, 1)
+    digits = f"{tenths:,.0f}" if tenths == int(tenths) else f"{tenths:,.1f}"
+    return f"{digits} m²"
+
+
+def _room_phrases(rooms: Sequence[str], facts: Mapping[str, Any]) -> list[str]:
+    """Each room shown once, in storyboard order: "the bedroom", "a bedroom" (one photo
+    of a home with several), "the bedrooms", "two bedrooms" (two of four)."""
+    counts: dict[str, int] = {}
+    for room in rooms:
+        if room in _ROOM_WORDS:
+            counts[room] = counts.get(room, 0) + 1
+    phrases = []
+    for room, shown in counts.items():
+        one, several = _ROOM_WORDS[room]
+        if room in _COUNTED_ROOMS:
+            fact, noun = _COUNTED_ROOMS[room]
+            have = facts.get(fact)
+            if shown == 1:
+                phrases.append(f"a {noun}" if have is not None and have > 1 else one)
+            elif have is None or shown >= have:
+                phrases.append(one if have is not None and have <= 1 else several)
+            else:
+                phrases.append(f"{_NUMBER_WORDS.get(shown, str(shown))} {noun}s")
+        else:
+            phrases.append(one if shown == 1 else several)
+    return phrases
 
 
 def format_price(value: Any, currency: str | None) -> str | None:
@@ -126,7 +175,7 @@ def clean_facts(listing: Mapping[str, Any]) -> dict[str, Any]:
     units = text("units") or "metric"
     area_text = None
     if area is not None:
-        area_text = f"{area * 10.7639:,.0f} sq ft" if units == "imperial" else f"{area:,.0f} m²"
+        area_text = _area_text(area, imperial=units == "imperial")
     kind = (text("property_type") or "home").lower()
     return {
         "address": text("address"),
@@ -147,12 +196,7 @@ def clean_facts(listing: Mapping[str, Any]) -> dict[str, Any]:
 def write_copy(listing: Mapping[str, Any], rooms: Sequence[str] = ()) -> dict[str, Any]:
     """Headline, subtitle, body and facts rows from the listing and the storyboard's rooms."""
     facts = clean_facts(listing)
-    shown = []
-    for room in rooms:
-        words = _ROOM_WORDS.get(room)
-        if words and words not in shown:
-            shown.append(words)
-    context = {**facts, "rooms": shown}
+    context = {**facts, "rooms": _room_phrases(rooms, facts)}
     rows = [
         ("Price", facts["price_text"]),
         ("Address", facts["address"]),
@@ -160,10 +204,10 @@ def write_copy(listing: Mapping[str, Any], rooms: Sequence[str] = ()) -> dict[st
         ("Bedrooms", facts["beds"]),
         ("Bathrooms", facts["baths"]),
         ("Living area", facts["area_text"]),
-        ("Style", facts["style"]),
+        ("Style", _capitalize_first(facts["style"]) if facts["style"] else None),
     ]
     return {
-        "headline": _ENV.filters["capitalize_first"](" ".join(HEADLINE.render(context).split())),
+        "headline": _capitalize_first(" ".join(HEADLINE.render(context).split())),
         "subtitle": SUBTITLE.render(context).strip(),
         "body": " ".join(BODY.render(context).split()),
         "facts": [{"label": k, "value": str(v)} for k, v in rows if v is not None],
