@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .._contract import STYLES
+from .._errors import InvalidParamsError
+from .._floor_plan import check_floor_plan
 
 __all__ = [
     "BrochureParams",
@@ -79,6 +81,22 @@ class BrochureParams(BaseModel):
     template: str | None = None
     max_photos: int | None = Field(None, ge=1, le=24, description="photos the storyboard keeps")
     photo_names: list[str] | None = Field(None, description="names for error messages")
+    floor_plan: dict[str, Any] | None = Field(
+        None,
+        description="this project's extension: the plan JSON of the floor-plan graph "
+        "(rooms with polygon, label and area_m2; walls; openings), drawn on a page of its own",
+    )
+
+    @field_validator("floor_plan")
+    @classmethod
+    def _plan_shape(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The runtime's own check; the plan goes on to the graph as it was given."""
+        if value is not None:
+            try:
+                check_floor_plan(value, "floor_plan")
+            except InvalidParamsError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
 
 class WorkflowRunRequest(BaseModel):

@@ -345,6 +345,14 @@ def _brochure_output(job: RenderJob) -> tuple[dict, dict[str, Artifact]]:
         "orientation": "portrait",
         "pages": [{"kind": "cover", "template": job.params.get("template") or "classic"}],
     }
+    # this project's floor_plan parameter (checked on the way in): a page naming the rooms
+    plan = job.params.get("floor_plan")
+    plan_rooms = [
+        f"{room['label'].replace('_', ' ').capitalize()}: {room['area_m2']:.1f} m²"
+        for room in (plan or {}).get("rooms", [])
+    ]
+    if plan is not None:
+        layout["pages"].append({"kind": "floor_plan", "rooms": plan_rooms})
 
     buf = io.BytesIO()
     pdf = canvas.Canvas(buf, pagesize=A4)
@@ -357,6 +365,13 @@ def _brochure_output(job: RenderJob) -> tuple[dict, dict[str, Artifact]]:
         x, y = 40 + (i % 2) * 260, height - 320 - (i // 2) * 220
         pdf.drawImage(ImageReader(thumb), x, y, width=240, height=180, preserveAspectRatio=True)
     pdf.showPage()
+    if plan is not None:
+        pdf.setFont("Helvetica-Bold", 20)
+        pdf.drawString(40, height - 60, "Floor plan")
+        pdf.setFont("Helvetica", 11)
+        for i, line in enumerate(plan_rooms[:40]):
+            pdf.drawString(40, height - 90 - i * 16, line)
+        pdf.showPage()
     pdf.save()
     html = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{_esc(headline)}</title>"
@@ -369,7 +384,8 @@ def _brochure_output(job: RenderJob) -> tuple[dict, dict[str, Artifact]]:
     }
     for name, part in parts.items():
         artifacts[name] = Artifact(json.dumps(part).encode(), "application/json")
-    return {"parts": parts, "pages": 1, "width": 595, "height": 842}, artifacts
+    pages = len(layout["pages"])
+    return {"parts": parts, "pages": pages, "width": 595, "height": 842}, artifacts
 
 
 def _esc(text: str) -> str:

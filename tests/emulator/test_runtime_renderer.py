@@ -95,3 +95,38 @@ def test_brochure_through_the_runtime():
         assert {"pdf", "html", "storyboard", "palette", "copy", "layout"} <= set(result["outputs"])
         pdf = httpx.get(result["outputs"]["pdf"], headers=headers_for(KEY))
         assert pdf.content.startswith(b"%PDF")
+
+
+def test_brochure_with_a_floor_plan_through_the_runtime():
+    """This project's ``floor_plan`` parameter reaches the graph, which draws the plan;
+    a malformed plan is refused before the run, naming the parameter."""
+    from bkbn_pipelines.runtime.capture import demo_plan, synthesize_capture
+
+    runtime = LocalRuntime(RuntimeSettings(device="cpu"))
+    bundle = synthesize_capture(demo_plan(), seed=0, frames_per_room=6, width=96, height=72)
+    plan = list(runtime.run("floor-plan", [bundle], {}))[-1].data["plan"]
+    photo = data_uri(photo_bytes((120, 90)))
+    with (
+        serve_in_thread(_config()) as url,
+        httpx.Client(base_url=url, headers=headers_for(KEY), timeout=120) as api,
+    ):
+        response = api.post(
+            "/v1/brochures", json={"listing": {}, "photos": [photo], "floor_plan": plan}
+        )
+        assert response.status_code == 200, response.text
+        kinds = [page["kind"] for page in response.json()["parts"]["layout"]["pages"]]
+        assert kinds == ["cover", "floor_plan", "details"]
+        html = api.get(response.json()["outputs"]["html"]).text
+        assert "<svg" in html and ">Bathroom</text>" in html
+        bad = {**plan, "rooms": [{"label": "living", "polygon": [[0, 0]], "area_m2": 1}]}
+        for path, body in [
+            ("/v1/brochures", {"listing": {}, "photos": [photo], "floor_plan": bad}),
+            (
+                "/v1/workflows/brochure/run",
+                {"params": {"listing": {}, "photos": [photo], "floor_plan": bad}},
+            ),
+        ]:
+            refused = api.post(path, json=body)
+            assert refused.status_code == 400, refused.text
+            assert refused.json()["error"]["type"] == "invalid_request_error"
+            assert "floor_plan.rooms[0].polygon" in refused.json()["error"]["message"]

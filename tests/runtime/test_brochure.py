@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +18,8 @@ from bkbn_pipelines._contract import STYLES
 from bkbn_pipelines._events import ErrorEvent, NodeDone, Result
 from bkbn_pipelines.catalogue import read_catalogue
 from bkbn_pipelines.runtime import get_graph, run_graph
-from bkbn_pipelines.runtime.capture import demo_plan, plan_truth
-from bkbn_pipelines.runtime.graphs.brochure._copy import format_price, write_copy
+from bkbn_pipelines.runtime.capture import demo_plan, plan_truth, synthesize_capture
+from bkbn_pipelines.runtime.graphs.brochure._copy import _area_text, format_price, write_copy
 from bkbn_pipelines.runtime.graphs.brochure._palette import delta_e, dominant_colours
 from bkbn_pipelines.runtime.graphs.brochure._storyboard import _room_from_name, dhash, hamming
 
@@ -389,3 +391,169 @@ def test_cmyk_photo_keeps_its_colours_in_the_pdf():
     # the hero is a crop of the photo, so compare overall colour loosely, but an inverted
     # or channel-swapped CMYK would be off by far more than this
     assert np.abs(want - got).max() < 25, (want, got)
+
+
+# -- the floor_plan parameter ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def floor_plan() -> dict:
+    """The floor-plan graph's plan of the demo flat, from a synthesised walk-through."""
+    from bkbn_pipelines.runtime import LocalRuntime, RuntimeSettings
+
+    bundle = synthesize_capture(demo_plan(), seed=0, frames_per_room=6, width=96, height=72)
+    events = list(LocalRuntime(RuntimeSettings(device="cpu")).run("floor-plan", [bundle], {}))
+    assert isinstance(events[-1], Result), events[-1]
+    plan = events[-1].data["plan"]
+    assert [room["label"] for room in plan["rooms"]] == ["living", "bedroom", "bathroom"]
+    return plan
+
+
+@pytest.fixture(scope="module")
+def planned(floor_plan: dict) -> Result:
+    photos = [photo_bytes(n) for n in NAMES]
+    return _result(photos, listing=LISTING, photo_names=NAMES, floor_plan=floor_plan)
+
+
+def _svg(html: str) -> str:
+    found = re.findall(r"<svg\b.*?</svg>", html, flags=re.S)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_a_floor_plan_adds_a_page_with_every_room_and_its_area(
+    brochure: Result, planned: Result, floor_plan: dict
+):
+    without, _ = _pdf_text(brochure)
+    reader, _ = _pdf_text(planned)
+    assert len(reader.pages) == len(without.pages) + 1
+    kinds = [page["kind"] for page in planned.data["parts"]["layout"]["pages"]]
+    before = [page["kind"] for page in brochure.data["parts"]["layout"]["pages"]]
+    assert kinds == [*before[:-1], "floor_plan", "details"]
+    assert planned.data["pages"] == len(reader.pages)
+    page = reader.pages[kinds.index("floor_plan")]
+    text = " ".join(page.extract_text().split())
+    assert "FLOOR PLAN" in text
+    for room in floor_plan["rooms"]:
+        assert room["label"].capitalize() in text
+        assert _area_text(room["area_m2"]) in text  # the copy's format: "21.9 m²"
+    total = sum(room["area_m2"] for room in floor_plan["rooms"])
+    assert f"3 rooms · {_area_text(total)}" in text
+    assert not page.images  # drawn as vectors, not a picture
+
+
+def test_the_plan_is_drawn_to_scale_inside_the_page_margins(planned: Result, floor_plan: dict):
+    layout = planned.data["parts"]["layout"]
+    page = next(p for p in layout["pages"] if p["kind"] == "floor_plan")
+    spec = page["plan"]
+    x, y, w, h = spec["box"]
+    assert x >= 40 and x + w <= layout["width_pt"] - 40
+    assert y >= 60 and y + h <= layout["height_pt"] - 90
+    assert w > 0.6 * (layout["width_pt"] - 80) or h > 0.6 * (layout["height_pt"] - 160)
+    # a usual scale on A4: 1:N with a metre N millimetres of paper long
+    denominator = int(spec["scale"].split(":")[1])
+    assert spec["pt_per_m"] == pytest.approx(72 / 0.0254 / denominator, rel=1e-4)
+    points = [p for room in floor_plan["rooms"] for p in room["polygon"]]
+    width_m = max(p[0] for p in points) - min(p[0] for p in points)
+    assert w >= width_m * spec["pt_per_m"]  # the walls widen it a little
+    assert [r["name"] for r in spec["rooms"]] == ["Living", "Bedroom", "Bathroom"]
+
+
+def test_the_html_brochure_shows_the_plan_as_inline_svg(brochure: Result, planned: Result):
+    html = planned.artifacts["html"].data.decode("utf-8")
+    svg = _svg(html)
+    for label in ("Living", "Bedroom", "Bathroom"):
+        assert f">{label}</text>" in svg
+    assert "21.9 m²" in svg and 'viewBox="' in svg
+    assert "<svg" not in brochure.artifacts["html"].data.decode("utf-8")
+
+
+def test_plan_areas_follow_the_listings_units(floor_plan: dict):
+    listing = {**LISTING, "units": "imperial"}
+    result = _result([photo_bytes("int_cc0_kitchen.jpg")], listing=listing, floor_plan=floor_plan)
+    reader, _ = _pdf_text(result)
+    text = " ".join(reader.pages[1].extract_text().split())
+    for room in floor_plan["rooms"]:
+        assert _area_text(room["area_m2"], imperial=True) in text
+    assert "m²" not in text
+
+
+def test_a_small_room_whose_name_does_not_fit_gets_a_number(floor_plan: dict):
+    plan = copy.deepcopy(floor_plan)
+    x, y = plan["rooms"][0]["label_point"]
+    plan["rooms"].append(
+        {
+            "label": "walk_in_closet",
+            "polygon": [[x, y], [x + 0.3, y], [x + 0.3, y + 0.3], [x, y + 0.3], [x, y]],
+            "area_m2": 0.09,
+        }
+    )
+    result = _result([photo_bytes("int_cc0_kitchen.jpg")], floor_plan=plan)
+    reader, _ = _pdf_text(result)
+    text = " ".join(reader.pages[1].extract_text().split())
+    assert "1 Walk in closet" in text and "0.1 m²" in text
+
+
+def _bad_plans(plan: dict) -> dict[str, tuple[object, str]]:
+    """Malformed plans and what the error names."""
+
+    def changed(path, value):
+        bad = copy.deepcopy(plan)
+        target = bad
+        for key in path[:-1]:
+            target = target[key]
+        if value is KeyError:
+            del target[path[-1]]
+        else:
+            target[path[-1]] = value
+        return bad
+
+    many = [copy.deepcopy(plan["rooms"][0]) for _ in range(65)]
+    return {
+        "text": ("a plan", "floor_plan: must be an object"),
+        "no-rooms": (changed(["rooms"], []), "floor_plan.rooms"),
+        "rooms-not-a-list": (changed(["rooms"], {"a": 1}), "floor_plan.rooms: must be a list"),
+        "no-polygon": (changed(["rooms", 1, "polygon"], KeyError), "floor_plan.rooms[1].polygon"),
+        "two-points": (changed(["rooms", 0, "polygon"], [[0, 0], [1, 1]]), "rooms[0].polygon"),
+        "text-coordinate": (changed(["rooms", 0, "polygon", 2], [1, "2"]), "polygon[2][1]"),
+        "no-label": (changed(["rooms", 2, "label"], ""), "floor_plan.rooms[2].label"),
+        "no-area": (changed(["rooms", 0, "area_m2"], None), "floor_plan.rooms[0].area_m2"),
+        "no-walls": (changed(["walls"], KeyError), "floor_plan.walls"),
+        "wall-thickness": (changed(["walls", 0, "thickness"], -1), "walls[0].thickness"),
+        "opening-type": (changed(["openings", 0, "type"], "arch"), "openings[0].type"),
+        "opening-wall": (changed(["openings", 0, "wall"], 99), "openings[0].wall"),
+        "feet": (changed(["length_unit"], "ft"), "floor_plan.length_unit"),
+        "too-many-rooms": (changed(["rooms"], many), "at most 64"),
+        "far-away": (changed(["rooms", 0, "polygon", 0], [5e6, 0]), "polygon[0][0]"),
+    }
+
+
+def test_a_malformed_floor_plan_is_an_invalid_request_naming_it(floor_plan: dict):
+    from bkbn_pipelines._errors import InvalidParamsError
+    from bkbn_pipelines.runtime import LocalRuntime, RuntimeSettings
+
+    runtime = LocalRuntime(RuntimeSettings(device="cpu"))
+    photo = photo_bytes("int_cc0_kitchen.jpg")
+    for name, (plan, message) in _bad_plans(floor_plan).items():
+        with pytest.raises(InvalidParamsError, match=re.escape(message)) as caught:
+            runtime.run("brochure", [photo], {"floor_plan": plan})  # before the run
+        assert str(caught.value).startswith("floor_plan"), name
+        events = _run([photo], floor_plan=plan)
+        assert isinstance(events[-1], ErrorEvent), name
+        assert events[-1].error_type == "invalid_request_error"
+        assert message in events[-1].message, (name, events[-1].message)
+
+
+def test_a_plan_without_wall_outlines_or_label_points_is_drawn(floor_plan: dict):
+    """Only the centre lines and thicknesses of the walls (as the emulator's plan has)."""
+    plan = copy.deepcopy(floor_plan)
+    for wall in plan["walls"]:
+        del wall["polygon"]
+    for room in plan["rooms"]:
+        del room["label_point"]
+        del room["area_display"]
+    result = _result([photo_bytes("int_cc0_kitchen.jpg")], floor_plan=plan)
+    reader, _ = _pdf_text(result)
+    text = " ".join(reader.pages[1].extract_text().split())
+    for room in plan["rooms"]:
+        assert room["label"].capitalize() in text and _area_text(room["area_m2"]) in text

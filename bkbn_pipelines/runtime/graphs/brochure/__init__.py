@@ -11,6 +11,9 @@ no model weights.  Inputs are the photos (bytes).  Parameters:
 - ``photo_rooms``: room of each photo, a list in input order or a dict by name.
 - ``max_photos``: at most this many photos in the brochure (default 8, 1 to 24).
 - ``template``: ``classic`` (the only one, and the default).
+- ``floor_plan``: the plan JSON as the ``floor-plan`` graph returns it (this project's
+  extension); with it the PDF gets a floor-plan page and the HTML the plan as SVG.
+  Checked by :func:`bkbn_pipelines._floor_plan.check_floor_plan`.
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ from typing import Any
 from ...._contract import FIXED_TOKENS, GRAPHS
 from ...._errors import InvalidParamsError
 from ...._events import Artifact
+from ...._floor_plan import check_floor_plan
 from ..._graph import Graph, Node, RunContext, register
 from ._copy import write_copy
 from ._palette import dominant_colours
+from ._plan import prepare_plan
 from ._render import plan_layout, render_html, render_pdf
 from ._storyboard import storyboard
 
@@ -65,6 +70,9 @@ def brochure_params(params: Mapping[str, Any], count: int) -> dict[str, Any]:
     max_photos = params.get("max_photos", 8)
     if isinstance(max_photos, bool) or not isinstance(max_photos, int) or not 1 <= max_photos <= 24:
         raise InvalidParamsError(f"max_photos must be an integer from 1 to 24, got {max_photos!r}")
+    floor_plan = params.get("floor_plan")
+    if floor_plan is not None:
+        floor_plan = check_floor_plan(floor_plan, "floor_plan")
     if count == 0:
         raise InvalidParamsError("brochure needs at least one photo")
     if count < 0:  # preflight: the photos are not known yet
@@ -76,6 +84,7 @@ def brochure_params(params: Mapping[str, Any], count: int) -> dict[str, Any]:
         "template": template,
         "max_photos": max_photos,
         "names": _names(params, count),
+        "floor_plan": floor_plan,
     }
 
 
@@ -113,8 +122,18 @@ def _copy(ctx: RunContext) -> None:
 
 
 def _layout(ctx: RunContext) -> None:
+    p = ctx.values["params"]
+    drawing = None
+    if p["floor_plan"] is not None:
+        # areas as the copy shows them: in the listing's units, else in the plan's
+        units = str(p["listing"].get("units") or "").strip() or p["floor_plan"]["units"]
+        drawing = prepare_plan(p["floor_plan"], units)
+    ctx.values["floor_plan"] = drawing
     layout = plan_layout(
-        ctx.values["storyboard"]["photos"], ctx.values["copy"], ctx.values["palette"]["colours"]
+        ctx.values["storyboard"]["photos"],
+        ctx.values["copy"],
+        ctx.values["palette"]["colours"],
+        floor_plan=drawing,
     )
     layout["template"] = ctx.values["params"]["template"]
     ctx.values["layout"] = layout
@@ -128,9 +147,10 @@ def _render(ctx: RunContext) -> None:
     colours = ctx.values["palette"]["colours"]
     footer = " · ".join(part for part in (copy.get("listing_id"), ctx.graph.full_name) if part)
     ctx.progress(1, 2)
-    pdf = render_pdf(layout, images, captions, copy, colours, footer=footer)
+    drawing = ctx.values["floor_plan"]
+    pdf = render_pdf(layout, images, captions, copy, colours, footer=footer, floor_plan=drawing)
     ctx.progress(2, 2)
-    html = render_html(layout, images, captions, copy, colours, footer=footer)
+    html = render_html(layout, images, captions, copy, colours, footer=footer, floor_plan=drawing)
     parts = {
         "storyboard": ctx.values["storyboard"],
         "palette": ctx.values["palette"],

@@ -1,14 +1,16 @@
 """Layout and rendering: the page plan, the PDF (reportlab) and the HTML (jinja2).
 
 The PDF is A4 portrait: a cover (full-bleed hero photo, the palette as a strip, the
-headline, address and price, key facts), gallery pages of up to four photos, and a
-details page (the body text, the facts table, the palette swatches with their hex
-codes).  Photos are cropped to their frames and embedded as JPEG; all text is real
-text in an embedded TrueType font, Bitstream Vera Sans, which ships with reportlab
-(so every machine renders the same brochure).  It covers Latin-1 and the euro sign,
-so addresses such as "Franche-Comté" or "Größe" print as written; characters outside
-it (Central European letters such as "ł", CJK) are drawn as empty boxes.  The HTML has
-the same parts with the photos inlined as data URIs, so the file stands alone.
+headline, address and price, key facts), gallery pages of up to four photos, a
+floor-plan page when the brochure has the ``floor_plan`` parameter (the plan to scale, a
+scale bar and the rooms with their areas; see ``_plan.py``), and a details page (the
+body text, the facts table, the palette swatches with their hex codes). Photos are
+cropped to their frames and embedded as JPEG; all text is real text in an embedded
+TrueType font, Bitstream Vera Sans, which ships with reportlab (so every machine renders
+the same brochure). It covers Latin-1 and the euro sign, so addresses such as
+"Franche-Comté" or "Größe" print as written; characters outside it (Central European
+letters such as "ł", CJK) are drawn as empty boxes. The HTML has the same parts with the
+photos inlined as data URIs and the plan as inline SVG, so the file stands alone.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Paragraph
 
 from ._palette import rgb_to_lab
+from ._plan import draw_plan_page, fit_plan, plan_svg
 
 __all__ = ["accent_colour", "fonts", "plan_layout", "render_html", "render_pdf"]
 
@@ -95,9 +98,16 @@ def _gallery_boxes(count: int, top: float, bottom: float) -> list[list[float]]:
 
 
 def plan_layout(
-    photos: Sequence[Mapping[str, Any]], copy: Mapping[str, Any], palette: Sequence[Any]
+    photos: Sequence[Mapping[str, Any]],
+    copy: Mapping[str, Any],
+    palette: Sequence[Any],
+    floor_plan: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The page plan: which photo goes in which frame, and what text on which page."""
+    """The page plan: which photo goes in which frame, and what text on which page.
+
+    ``floor_plan`` is a plan made ready by :func:`._plan.prepare_plan`; with it a
+    ``floor_plan`` page comes before the details page.
+    """
     pages: list[dict[str, Any]] = []
     hero = [0.0, PAGE_H * 0.40, PAGE_W, PAGE_H * 0.60]
     pages.append(
@@ -119,6 +129,15 @@ def plan_layout(
                     for p, box in zip(chunk, boxes, strict=True)
                 ],
                 "text": ["captions"],
+            }
+        )
+    if floor_plan is not None:
+        pages.append(
+            {
+                "kind": "floor_plan",
+                "photos": [],
+                "text": ["title", "plan", "scale_bar", "rooms"],
+                "plan": fit_plan(floor_plan, MARGIN, PAGE_W - MARGIN, PAGE_H - 100, 60),
             }
         )
     pages.append(
@@ -164,6 +183,7 @@ def render_pdf(
     palette: Sequence[Mapping[str, Any]],
     *,
     footer: str,
+    floor_plan: Mapping[str, Any] | None = None,
 ) -> bytes:
     regular, bold = fonts()
     accent = HexColor(layout["accent"])
@@ -244,6 +264,23 @@ def render_pdf(
                 pdf.setFillColor(INK)
                 pdf.setFont(regular, 9)
                 pdf.drawString(x + 15, y + 13, label)
+        elif page["kind"] == "floor_plan" and floor_plan is not None:
+            strip(PAGE_H - 8, 8)
+            pdf.setFont(bold, 10)
+            pdf.setFillColor(accent)
+            pdf.drawString(MARGIN, PAGE_H - 48, "FLOOR PLAN")
+            pdf.setFont(bold, 18)
+            pdf.setFillColor(INK)
+            pdf.drawString(MARGIN, PAGE_H - 74, page["plan"]["title"])
+            draw_plan_page(
+                pdf,
+                floor_plan,
+                page["plan"],
+                regular=regular,
+                bold=bold,
+                accent=accent,
+                right=PAGE_W - MARGIN,
+            )
         else:
             strip(PAGE_H - 8, 8)
             top = PAGE_H - 70
@@ -367,8 +404,10 @@ def render_html(
     palette: Sequence[Mapping[str, Any]],
     *,
     footer: str,
+    floor_plan: Mapping[str, Any] | None = None,
 ) -> bytes:
-    """One self-contained HTML file: photos inlined as JPEG data URIs."""
+    """One self-contained HTML file: photos inlined as JPEG data URIs, the floor plan
+    (when given) as inline SVG."""
     cover = None
     if images:
         cover = {"src": _data_uri(images[0], 1600), "room": captions[0]}
@@ -383,5 +422,17 @@ def render_html(
         gallery=gallery,
         keyfacts=_keyfacts(copy),
         footer=footer,
+        plan=_html_plan(floor_plan),
     )
     return html.encode("utf-8")
+
+
+def _html_plan(floor_plan: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if floor_plan is None:
+        return None
+    return {
+        # plan_svg escapes the plan's text itself (labels are user input): the template
+        # inserts it as it is
+        "svg": plan_svg(floor_plan),
+        "rooms": [{"name": r["name"], "area": r["area_text"]} for r in floor_plan["rooms"]],
+    }
