@@ -135,7 +135,7 @@ def code_versions(config: "ListingMediaConfig | None" = None) -> dict[str, str]:
         ENHANCED: f"relight-v{GRAPHS['relight']}:declutter-v{GRAPHS['declutter']}:1",
         STAGED: f"staging-v{GRAPHS['staging']}:1",
         FLOOR: f"floor-plan-v{GRAPHS['floor-plan']}:1",
-        BROCHURES: f"brochure-v{GRAPHS['brochure']}:1",
+        BROCHURES: f"brochure-v{GRAPHS['brochure']}:2",  # 2: the floor-plan page
     }
     return {
         name: f"{graph}:{_settings_digest(config, SHAPING_SETTINGS[name])}"

@@ -23,7 +23,8 @@ from dagster import MetadataValue
 from PIL import Image
 
 from .._contract import RESOLUTIONS, STYLES
-from .._errors import MediaError, PhotoRejectedError
+from .._errors import InvalidParamsError, MediaError, PhotoRejectedError
+from .._floor_plan import check_floor_plan
 from ..backends import GraphRequest, InputFile
 from ..media import FetchPolicy, fetch_photo, normalise_photo, safe_url
 from ..resources import BackboneResource, GraphOutcome
@@ -427,8 +428,9 @@ def plan_polygon_problems(plan: Any) -> tuple[list[str], int, float]:
 
 
 def brochures_for_listing(job: ListingJob) -> StepOutput:
-    """A brochure from the enhanced photos (raw where none), the facts, and renders made
-    with real weights; PDF, HTML and the four parts as JSON."""
+    """A brochure from the enhanced photos (raw where none), the facts, renders made
+    with real weights and the listing's floor plan when it has one (the brochure's
+    ``floor_plan`` parameter: a page with the plan); PDF, HTML and the four parts as JSON."""
     photos = _ok_rows(job.store, ENHANCED, job.slug) or _ok_rows(job.store, RAW, job.slug)
     inputs = [
         InputFile(job.store.get(p["key"]), p.get("media_type") or "image/jpeg", p["photo"])
@@ -451,6 +453,9 @@ def brochures_for_listing(job: ListingJob) -> StepOutput:
     }
     if job.settings.brochure_template:
         params["template"] = job.settings.brochure_template
+    floor_plan = _stored_floor_plan(job)
+    if floor_plan is not None:
+        params["floor_plan"] = floor_plan
     outcome = job.run("brochure", inputs, params, "brochure")
     rows = []
     for output_name, artifact in sorted(outcome.outputs.items()):
@@ -479,6 +484,7 @@ def brochures_for_listing(job: ListingJob) -> StepOutput:
         **_graph_metadata([outcome]),
         "photos_in": len(photos),
         "staged_renders_in": included_renders,
+        "floor_plan_in": floor_plan is not None,
         "pages": pages,
         "manifest": manifest,
         "outputs": MetadataValue.md(_links(rows, name_field="output")),
@@ -489,6 +495,25 @@ def brochures_for_listing(job: ListingJob) -> StepOutput:
     if plan is not None:
         metadata["floor_plan"] = MetadataValue.url(plan["uri"])
     return StepOutput(BROCHURES, _digest(r["sha256"] for r in rows), metadata, [check])
+
+
+def _stored_floor_plan(job: ListingJob) -> dict[str, Any] | None:
+    """The plan JSON of the listing's ``floor_plans`` output; ``None`` without a capture.
+
+    A stored plan the brochure cannot draw (no rooms, a broken file) is left out with a
+    warning rather than failing the brochure: the ``valid_polygons`` check of the floor
+    plan already says what is wrong with it.
+    """
+    row = next((r for r in _ok_rows(job.store, FLOOR, job.slug) if r.get("output") == "plan"), None)
+    if row is None:
+        return None
+    try:
+        plan = json.loads(job.store.get(row["key"]))
+        check_floor_plan(plan)
+    except (InvalidParamsError, ValueError) as exc:
+        job.log("warning", f"listing {job.listing_id!r}: brochure without its floor plan: {exc}")
+        return None
+    return plan
 
 
 _PAGE = re.compile(rb"/Type\s*/Page(?![a-zA-Z])")

@@ -85,6 +85,8 @@ def test_the_whole_chain_over_the_api(tmp_path, three_listings, emulator_url, em
     assert plan["rooms"] == 2 and plan["area_m2"] > 0
     assert no_plan["skipped"] == "no capture"
     assert brochure["pages"] >= 1 and brochure["staged_renders_in"] == 2
+    # a-1's plan went to its brochure through the API, which drew a page for it
+    assert brochure["floor_plan_in"] is True and brochure["pages"] == 2
     store = MediaStore(tmp_path / "media")
     pdfs = store.read_manifest("brochures")
     pdfs = pdfs[pdfs["output"] == "pdf"]

@@ -2,6 +2,7 @@
 
 import base64
 import io
+import json
 import re
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from listing_support import (
     write_catalogue,
 )
 from PIL import Image
+from pypdf import PdfReader
 
 from bkbn_pipelines.storage import MediaStore
 
@@ -199,3 +201,47 @@ def test_the_whole_chain_on_the_local_backend(tmp_path: Path, monkeypatch) -> No
     assert brochure["pages"] >= 1 and brochure["photos_in"] == 2
     outputs = MediaStore(tmp_path / "media").read_manifest("brochures", "l-1")
     assert {"pdf", "html"} <= set(outputs["output"])
+
+
+def test_the_brochure_of_a_listing_with_a_capture_has_its_floor_plan(
+    tmp_path: Path, monkeypatch
+) -> None:
+    from bkbn_pipelines.runtime.capture import demo_plan, synthesize_capture
+    from bkbn_pipelines.runtime.graphs.brochure._copy import _area_text
+
+    monkeypatch.delenv("BKBN_STAGING_MODEL", raising=False)
+    monkeypatch.delenv("BKBN_ALLOW_UNTRAINED", raising=False)
+    export = tmp_path / "export"
+    (export / "captures").mkdir(parents=True)
+    bundle = synthesize_capture(demo_plan(), seed=0, frames_per_room=6, width=96, height=72)
+    (export / "captures" / "walk.zip").write_bytes(bundle)
+    photos = [tiny_jpeg(1, (96, 64)), tiny_jpeg(2, (96, 64))]
+    source = write_catalogue(
+        export,
+        [
+            {"listing_id": "MLS/12345", "photos": photos, "capture": "captures/walk.zip"},
+            {"listing_id": "MLS/67890", "photos": photos},
+        ],
+    )
+    defs = make_defs(tmp_path / "media")
+    with dagster_instance() as instance:
+        run_catalogue(defs, instance, source)
+        result = run_listings(defs, instance, "mls-12345", "mls-67890")
+        assert result.success
+        with_plan = latest_metadata(instance, "brochures", "mls-12345")
+        without = latest_metadata(instance, "brochures", "mls-67890")
+    assert with_plan["floor_plan_in"] is True and without["floor_plan_in"] is False
+    assert with_plan["pages"] == without["pages"] + 1
+    store = MediaStore(tmp_path / "media")
+    plans = store.read_manifest("floor_plans", "mls-12345")
+    plan = json.loads(store.get(plans[plans["output"] == "plan"]["key"].iloc[0]))
+    brochures = store.read_manifest("brochures", "mls-12345")
+    pdf = PdfReader(io.BytesIO(store.get(brochures[brochures["output"] == "pdf"]["key"].iloc[0])))
+    texts = [" ".join(page.extract_text().split()) for page in pdf.pages]
+    plan_pages = [text for text in texts if text.startswith("FLOOR PLAN")]
+    assert len(plan_pages) == 1
+    for room in plan["rooms"]:
+        assert room["label"].capitalize() in plan_pages[0]
+        assert _area_text(room["area_m2"]) in plan_pages[0]
+    layout = json.loads(store.get(brochures[brochures["output"] == "layout"]["key"].iloc[0]))
+    assert "floor_plan" in [page["kind"] for page in layout["pages"]]
