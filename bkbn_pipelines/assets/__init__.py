@@ -8,6 +8,7 @@ from __future__ import annotations
 from ._catalogue import CatalogueConfig, listing_catalogue
 from ._listing_media import (
     LISTING_ASSET_KEYS,
+    LISTING_DEFAULTS_ENV,
     RETRY_POLICY,
     SHAPING_SETTINGS,
     ListingMediaConfig,
@@ -20,6 +21,7 @@ from ._work import pdf_page_count, plan_polygon_problems
 __all__ = [
     "LISTINGS",
     "LISTING_ASSET_KEYS",
+    "LISTING_DEFAULTS_ENV",
     "RETRY_POLICY",
     "SHAPING_SETTINGS",
     "CatalogueConfig",

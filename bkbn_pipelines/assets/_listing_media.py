@@ -22,6 +22,7 @@ or a bad photo fails at once, without retries.
 
 import hashlib
 import json
+import os
 import random
 import threading
 from collections.abc import Iterator, Mapping
@@ -50,12 +51,13 @@ from dagster import (
     RetryRequested,
     multi_asset,
 )
-from pydantic import Field
+from pydantic import Field, create_model
 
 from .._contract import GRAPHS
 from .._errors import (
     APIConnectionError,
     APIStreamError,
+    ConfigError,
     ConflictError,
     InternalServerError,
     OutputRejectedError,
@@ -74,6 +76,7 @@ from ._work import BROCHURES, ENHANCED, FLOOR, RAW, STAGED, ListingJob, StepOutp
 
 __all__ = [
     "LISTING_ASSET_KEYS",
+    "LISTING_DEFAULTS_ENV",
     "MAX_RETRIES",
     "RETRY_POLICY",
     "SHAPING_SETTINGS",
@@ -227,6 +230,48 @@ class ListingMediaConfig(Config):
     allow_private_networks: bool = Field(
         default=False, description="Let photo URLs point at private or loopback hosts."
     )
+
+
+#: JSON object of run settings that replace ``ListingMediaConfig``'s defaults everywhere:
+#: schedule, sensor, automation and backfills, and the definitions' code versions.
+LISTING_DEFAULTS_ENV = "BKBN_LISTING_DEFAULTS"
+
+
+def _with_defaults(base: type[Config], environ: Mapping[str, str]) -> type[Config]:
+    """``base``, or a subclass whose defaults are those of ``BKBN_LISTING_DEFAULTS``.
+
+    Read once, when the definitions load, so every process of a deployment must see
+    the same value (set it where ``BKBN_API_KEY`` is set).  A bad value stops loading
+    with a :class:`ConfigError` that names the variable.
+    """
+    raw = environ.get(LISTING_DEFAULTS_ENV, "").strip()
+    if not raw:
+        return base
+    try:
+        values = json.loads(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{LISTING_DEFAULTS_ENV} is not JSON: {exc}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{LISTING_DEFAULTS_ENV} must be a JSON object of run settings")
+    unknown = sorted(set(values) - set(base.model_fields))
+    if unknown:
+        raise ConfigError(
+            f"{LISTING_DEFAULTS_ENV}: unknown setting(s) {', '.join(unknown)}; "
+            f"known: {', '.join(base.model_fields)}"
+        )
+    try:
+        checked = base(**values)
+    except Exception as exc:  # pydantic's ValidationError, named for the variable
+        raise ConfigError(f"{LISTING_DEFAULTS_ENV}: {exc}") from None
+    fields: dict[str, Any] = {
+        name: (info.annotation, Field(default=getattr(checked, name), description=info.description))
+        for name, info in base.model_fields.items()
+        if name in values
+    }
+    return create_model(base.__name__, __base__=base, __doc__=base.__doc__, **fields)
+
+
+ListingMediaConfig = _with_defaults(ListingMediaConfig, os.environ)  # type: ignore[misc]
 
 
 def _specs() -> list[AssetSpec]:
