@@ -61,7 +61,11 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
         "--dagster-home",
         help="Dagster instance folder (default: $DAGSTER_HOME or ./.dagster_home).",
     )
-    parser.add_argument("--s3-endpoint-url", help="S3 endpoint for an s3:// catalogue.")
+    parser.add_argument(
+        "--s3-endpoint-url",
+        default=os.environ.get("BKBN_CATALOGUE_S3_ENDPOINT_URL") or None,
+        help="S3 endpoint for an s3:// catalogue (default: $BKBN_CATALOGUE_S3_ENDPOINT_URL).",
+    )
     parser.add_argument(
         "--all", action="store_true", help="Process every listing, not only new and changed ones."
     )
@@ -256,13 +260,28 @@ def _print_summary(summary: Any, home: Path) -> None:
             print(f"  {item.slug}: {item.brochure_pdf}")
     for slug, cause in sorted(summary.failures.items()):
         print(f"FAILED {slug}: {cause}", file=sys.stderr)
+    for item in summary.listings:
+        for photo, error in item.photo_errors:
+            print(f"PHOTO FAILED {item.slug}: {photo}: {error}", file=sys.stderr)
     for row in summary.rejected:
-        print(
-            f"REJECTED catalogue row {row['row']} (listing {row['listing_id']!r}): {row['reason']}",
-            file=sys.stderr,
-        )
+        # the reason names the listing when the row has an id
+        print(f"REJECTED catalogue row {row['row']}: {row['reason']}", file=sys.stderr)
     if summary.more_rejected:
         print(f"REJECTED {summary.more_rejected} more row(s): see the run log", file=sys.stderr)
     if summary.staging_note:
         print(f"\nNOTE: {summary.staging_note}")
-    print(f"\nSee the runs and lineage: DAGSTER_HOME={home} dagster dev -w workspace.yaml")
+    dagster = _dagster_command()
+    print(f"\nSee the runs and lineage: DAGSTER_HOME={home} {dagster} dev -w workspace.yaml")
+
+
+def _dagster_command() -> str:
+    """``dagster`` when it is on PATH, else the one beside this Python (a venv's)."""
+    import shutil
+
+    if shutil.which("dagster"):
+        return "dagster"
+    beside = Path(sys.executable).parent / "dagster"
+    try:
+        return str(beside.relative_to(Path.cwd()))
+    except ValueError:
+        return str(beside)

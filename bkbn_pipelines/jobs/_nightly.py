@@ -48,6 +48,8 @@ class ListingSummary:
     floor_plan: bool
     brochure_pdf: str | None
     status: str
+    #: ``(photo, error)`` of each photo that could not be used.
+    photo_errors: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -146,7 +148,8 @@ def run_nightly(
     job = _console(defs.resolve_job_def("listing_media_job"))
     run_config = {"ops": {"listing_media": {"config": dict(listing_config or {})}}, **_QUIET}
     for first, last in ranges:
-        say(f"listings {first} ... {last}: running")
+        span = f"listing {first}" if first == last else f"listings {first} ... {last}"
+        say(f"{span}: running")
         media = job.execute_in_process(
             instance=instance,
             run_config=run_config,
@@ -155,7 +158,7 @@ def run_nightly(
         )
         summary.run_ids.append(media.run_id)
         summary.failures.update(_failures(media))
-        say(f"listings {first} ... {last}: {'done' if media.success else 'some failed'}")
+        say(f"{span}: {'done' if media.success else 'some failed'}")
 
     summary.listings = _listing_summaries(media_store, snapshot, summary.failures)
     summary.seconds = time.monotonic() - started
@@ -268,9 +271,17 @@ def _listing_summaries(
                 floor_plan=len(rows("floor_plans", slug)) > 0,
                 brochure_pdf=_as_path(pdf_uri),
                 status="failed: " + failures[slug] if slug in failures else "ok",
+                photo_errors=_photo_errors(raw),
             )
         )
     return out
+
+
+def _photo_errors(raw: Any) -> tuple[tuple[str, str], ...]:
+    if "status" not in raw.columns or "error" not in raw.columns:
+        return ()
+    failed = raw[raw["status"] != "ok"]
+    return tuple((str(r["photo"]), str(r["error"])) for r in failed.to_dict(orient="records"))
 
 
 def _as_path(uri: str | None) -> str | None:
