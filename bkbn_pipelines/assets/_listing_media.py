@@ -108,12 +108,13 @@ _MB = 1024 * 1024
 
 
 #: The run settings that shape each asset's output, and so belong to its code version.
-#: Limits that only refuse input (byte caps, timeouts, worker counts) are left out.
+#: Left out: limits that only refuse input (byte caps, timeouts, worker counts), and
+#: ``staging_enabled``, which decides whether staging runs, not what it makes (a run
+#: that skips staging, as ``bkbn nightly`` does without weights, is no new code).
 SHAPING_SETTINGS: dict[str, tuple[str, ...]] = {
     RAW: ("photo_max_pixels",),
     ENHANCED: ("declutter",),
     STAGED: (
-        "staging_enabled",
         "staging_photos",
         "resolution",
         "default_style",
