@@ -96,6 +96,52 @@ def test_drop_after_events_resumes_async_too(emulator_url, emulator_admin, key):
     assert emulator_admin.renders(key.org) == 1
 
 
+def test_case_09_async_connections_released_on_break_and_raise(emulator_url, key):
+    import asyncio
+    import gc
+
+    import httpx
+
+    from bkbn_pipelines.client import AsyncBackboneClient
+
+    async def main() -> list[str]:
+        timeout = httpx.Timeout(10.0, pool=3.0)  # a leaked pool would time out here
+        async with AsyncBackboneClient(
+            api_key=key.api_key,
+            base_url=emulator_url,
+            max_connections=2,
+            timeout=timeout,
+            max_retries=0,
+        ) as c:
+            done = c.workflows.stream("staging", input=PHOTO, params=STAGING)
+            assert [e async for e in done][-1].type == "result"
+            broken = c.workflows.stream("staging", input=PHOTO, params=STAGING)
+            async for _event in broken:
+                break
+            raising = c.workflows.stream("staging", input=PHOTO, params=STAGING)
+            with pytest.raises(KeyError):
+                async for _event in raising:
+                    raise KeyError("consumer bug")
+            # the third run succeeds, and so do two more at once: the pool is free
+            third = await c.workflows.stream("staging", input=PHOTO, params=STAGING).until_result()
+            async with c.workflows.stream("staging", input=PHOTO, params=STAGING) as s:
+                await s.__anext__()
+            first = c.workflows.stream("staging", input=PHOTO, params=STAGING)
+            second = c.workflows.stream("staging", input=PHOTO, params=STAGING)
+            async with first, second:
+                assert (await first.__anext__()).type == "run.start"
+                urls = [(await second.until_result()).url, (await first.until_result()).url]
+            assert all(x is not None for x in (done, broken, raising))  # still referenced
+            return [third.url, *urls]
+
+    gc.disable()  # release must not wait for the cycle collector
+    try:
+        urls = asyncio.run(main())
+    finally:
+        gc.enable()
+    assert all(urls)
+
+
 def test_case_07_401_json_body_on_streaming_post(emulator_url):
     with (
         BackboneClient(api_key="bkbn_sk_not_a_real_key_000", base_url=emulator_url) as c,
