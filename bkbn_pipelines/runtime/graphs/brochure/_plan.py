@@ -23,7 +23,13 @@ from reportlab.pdfgen.canvas import Canvas
 from shapely.geometry import Polygon, box
 from shapely.ops import polylabel
 
-from ..floorplan._export import _ROOM_FILL, FT_PER_M, _door_normal, plan_to_svg, room_label_point
+from ..floorplan._export import (
+    _ROOM_FILL,
+    FT_PER_M,
+    opening_frame,
+    plan_to_svg,
+    room_label_point,
+)
 from ._copy import _area_text
 
 __all__ = ["draw_plan_page", "fit_plan", "plan_svg", "prepare_plan"]
@@ -191,16 +197,9 @@ def draw_plan_page(
 
 
 def _draw_opening(pdf: Canvas, opening: Mapping[str, Any], drawing, at, s: float) -> None:
-    wall = drawing["walls"][opening["wall"]]
-    ux, uy, nx, ny = _door_normal(opening, drawing)
-    cx, cy = opening["position"]
-    half, t = opening["width"] / 2, wall["thickness"] / 2 + 0.01
-    gap = [
-        (cx - ux * half + nx * t, cy - uy * half + ny * t),
-        (cx + ux * half + nx * t, cy + uy * half + ny * t),
-        (cx + ux * half - nx * t, cy + uy * half - ny * t),
-        (cx - ux * half - nx * t, cy - uy * half - ny * t),
-    ]
+    frame = opening_frame(opening, drawing)
+    ux, uy, nx, ny, cx, cy, half, t = frame
+    gap = frame.gap()
     path = pdf.beginPath()
     path.moveTo(*at(*gap[0]))
     for p in gap[1:]:

@@ -12,13 +12,21 @@ import io
 import json
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 from xml.sax.saxutils import escape
 
 import ezdxf
 from shapely.geometry import Point, Polygon
 
-__all__ = ["format_area", "format_length", "plan_to_dxf", "plan_to_svg", "svg_size"]
+__all__ = [
+    "OpeningFrame",
+    "format_area",
+    "format_length",
+    "opening_frame",
+    "plan_to_dxf",
+    "plan_to_svg",
+    "svg_size",
+]
 
 SQFT_PER_M2 = 10.763910416709722
 FT_PER_M = 3.280839895013123
@@ -131,17 +139,42 @@ def _door_normal(opening: Mapping[str, Any], plan: Mapping[str, Any]) -> tuple[f
     return ux, uy, nx, ny
 
 
-def _svg_opening(opening: Mapping[str, Any], plan: Mapping[str, Any], pt, scale) -> str:
+class OpeningFrame(NamedTuple):
+    """Where an opening sits: unit vectors along its wall (``ux, uy``) and into a room
+    (``nx, ny``), its centre, half its width and half its wall's thickness (plus 1 cm)."""
+
+    ux: float
+    uy: float
+    nx: float
+    ny: float
+    cx: float
+    cy: float
+    half: float
+    t: float
+
+    def gap(self) -> list[tuple[float, float]]:
+        """The four corners of the gap the opening cuts through its wall, in metres."""
+        ux, uy, nx, ny, cx, cy, half, t = self
+        return [
+            (cx - ux * half + nx * t, cy - uy * half + ny * t),
+            (cx + ux * half + nx * t, cy + uy * half + ny * t),
+            (cx + ux * half - nx * t, cy + uy * half - ny * t),
+            (cx - ux * half - nx * t, cy - uy * half - ny * t),
+        ]
+
+
+def opening_frame(opening: Mapping[str, Any], plan: Mapping[str, Any]) -> OpeningFrame:
+    """The frame of ``opening`` in ``plan``, for drawing it (SVG here, PDF in brochures)."""
     wall = plan["walls"][opening["wall"]]
     ux, uy, nx, ny = _door_normal(opening, plan)
     cx, cy = opening["position"]
-    half, t = opening["width"] / 2, wall["thickness"] / 2 + 0.01
-    gap = [
-        (cx - ux * half + nx * t, cy - uy * half + ny * t),
-        (cx + ux * half + nx * t, cy + uy * half + ny * t),
-        (cx + ux * half - nx * t, cy + uy * half - ny * t),
-        (cx - ux * half - nx * t, cy - uy * half - ny * t),
-    ]
+    return OpeningFrame(ux, uy, nx, ny, cx, cy, opening["width"] / 2, wall["thickness"] / 2 + 0.01)
+
+
+def _svg_opening(opening: Mapping[str, Any], plan: Mapping[str, Any], pt, scale) -> str:
+    frame = opening_frame(opening, plan)
+    ux, uy, nx, ny, cx, cy, half, t = frame
+    gap = frame.gap()
     parts = [f'<polygon points="{" ".join(pt(x, y) for x, y in gap)}" fill="#ffffff"/>']
     if opening["type"] == "window":
         for off in (-t * 0.4, t * 0.4):
