@@ -388,3 +388,88 @@ def test_run_finishes_when_a_worker_is_killed_mid_step(cluster: Cluster) -> None
             == 1
         )
         assert (cluster.scratch / "media" / "lst-slow" / "sheet.png").stat().st_size > 0
+
+
+def _running_run_id(instance: DagsterInstance, job: str, slug: str, timeout: float) -> str | None:
+    from dagster import DagsterRunStatus, RunsFilter
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = instance.get_runs(
+            filters=RunsFilter(
+                job_name=job,
+                tags={"dagster/partition": slug},
+                statuses=[DagsterRunStatus.STARTED],
+            )
+        )
+        if runs:
+            return runs[0].run_id
+        time.sleep(0.1)
+    return None
+
+
+def _worker_of_step(instance: DagsterInstance, run_id: str, timeout: float) -> str | None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        names = _hostnames(instance, run_id)
+        if names:
+            return names.pop()
+        time.sleep(0.1)
+    return None
+
+
+def test_project_job_finishes_and_renders_once_when_its_worker_is_killed_mid_step(
+    cluster: Cluster, emulator: tuple[str, EmulatorAdmin], tmp_path: Path
+) -> None:
+    """The project's listing step, its worker killed while the API renders: Redis hands
+    the step to the other worker, which re-runs it with the same idempotency keys, so
+    the run succeeds, each asset is materialised once and nothing is rendered twice."""
+    _, admin = emulator
+    for name in ("w1", "w2"):  # an earlier test may have killed one
+        if cluster.workers[name].poll() is not None:
+            cluster.start_worker(name, "dagster")
+    cluster.wait_ready()
+    api_key = cluster.env["BKBN_API_KEY"]
+    source = write_catalogue(tmp_path / "export", ["KILL/1"])
+    job = "listing_media_job"
+    with DagsterInstance.get() as instance:
+        before = set(instance.get_dynamic_partitions("listings"))
+        catalogue = build_definitions().resolve_job_def("nightly_catalogue_job")
+        assert catalogue.execute_in_process(
+            instance=instance,
+            run_config={"ops": {"listing_catalogue": {"config": {"source": str(source)}}}},
+        ).success
+        [slug] = sorted(set(instance.get_dynamic_partitions("listings")) - before)
+        renders_before = admin.renders(cluster.org)
+        admin.set_faults(api_key=api_key, latency={"delay_ms": 2500})  # slow renders
+        try:
+            execution = json.dumps({"execution": cluster.run_config["execution"]})
+            proc = subprocess.Popen(
+                [sys.executable, str(RUN_JOB), str(PIPELINE), "real_listing_celery_job", slug,
+                 execution],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )  # fmt: skip
+            run_id = _running_run_id(instance, job, slug, timeout=60)
+            assert run_id, "the run never started"
+            victim = _worker_of_step(instance, run_id, timeout=60)
+            assert victim in {"w1", "w2"}, victim
+            time.sleep(1.0)  # inside the step: the first render is under way
+            cluster.kill(victim)
+            out, err = proc.communicate(timeout=180)
+        finally:
+            admin.set_faults(api_key=api_key)
+        assert proc.returncode == 0, err[-3000:]
+        assert json.loads(out.strip().splitlines()[-1])["success"]
+        assert _hostnames(instance, run_id) == {"w1", "w2"}  # started on both, in turn
+        for asset in ("raw_listing_photos", "enhanced_photos", "staged_renders", "brochures"):
+            records = instance.fetch_materializations(
+                records_filter=AssetRecordsFilter(
+                    asset_key=AssetKey(asset), asset_partitions=[slug]
+                ),
+                limit=5,
+            ).records
+            assert len(records) == 1, (asset, slug)
+    # relight, staging and brochure, each rendered once despite the second attempt
+    assert admin.renders(cluster.org) - renders_before == 3
