@@ -184,6 +184,12 @@ def cluster(
     saved = dict(os.environ)
     os.environ.update(env)  # the orchestrator (this process) reads the same instance
     try:
+        # Create the instance's tables here, once: workers that start together on an
+        # empty database would race to create them (DuplicateTable) and one would exit.
+        with DagsterInstance.get() as instance:
+            instance.get_runs(limit=1)  # run storage
+            instance.all_instigator_state()  # schedule storage
+            instance.get_asset_keys()  # event log storage
         c.start_worker("w1", "dagster")
         c.start_worker("w2", "dagster")
         c.start_worker("g1", "gpu")
