@@ -78,7 +78,8 @@ class RedisPacerStore:
             return PacerState()
 
     def save(self, key: str, state: PacerState) -> None:
-        self._redis.set(self._prefix + key, json.dumps(asdict(state)), ex=self._ttl_s)  # type: ignore[attr-defined]
+        value = json.dumps(asdict(state))
+        self._redis.set(self._prefix + key, value, ex=self._ttl_s)  # type: ignore[attr-defined]
 
 
 # One schedule per key: the theoretical arrival time (TAT) of the next send, on Redis's

@@ -286,6 +286,15 @@ def test_steps_spread_over_workers_retry_and_gpu_queue(cluster: Cluster) -> None
             assert (cluster.scratch / "media" / key / "sheet.png").stat().st_size > 0
 
 
+def _assert_materialised_once(instance: DagsterInstance, slug: str) -> None:
+    for asset in ("raw_listing_photos", "enhanced_photos", "staged_renders", "brochures"):
+        records = instance.fetch_materializations(
+            records_filter=AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[slug]),
+            limit=5,
+        ).records
+        assert len(records) == 1, (asset, slug)
+
+
 def _hostnames(instance: DagsterInstance, run_id: str) -> set[str]:
     names = set()
     for event in instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT):
@@ -342,14 +351,7 @@ def test_project_listing_job_on_two_workers(
         assert set().union(*workers) == {"w1", "w2"}  # ... on two different workers
 
         for slug in slugs:
-            for asset in ("raw_listing_photos", "enhanced_photos", "staged_renders", "brochures"):
-                records = instance.fetch_materializations(
-                    records_filter=AssetRecordsFilter(
-                        asset_key=AssetKey(asset), asset_partitions=[slug]
-                    ),
-                    limit=5,
-                ).records
-                assert len(records) == 1, (asset, slug)
+            _assert_materialised_once(instance, slug)
     # relight, staging and brochure per listing, each rendered once
     assert admin.renders(cluster.org) == 3 * len(slugs)
 
@@ -469,13 +471,6 @@ def test_project_job_finishes_and_renders_once_when_its_worker_is_killed_mid_ste
         assert proc.returncode == 0, err[-3000:]
         assert json.loads(out.strip().splitlines()[-1])["success"]
         assert _hostnames(instance, run_id) == {"w1", "w2"}  # started on both, in turn
-        for asset in ("raw_listing_photos", "enhanced_photos", "staged_renders", "brochures"):
-            records = instance.fetch_materializations(
-                records_filter=AssetRecordsFilter(
-                    asset_key=AssetKey(asset), asset_partitions=[slug]
-                ),
-                limit=5,
-            ).records
-            assert len(records) == 1, (asset, slug)
+        _assert_materialised_once(instance, slug)
     # relight, staging and brochure, each rendered once despite the second attempt
     assert admin.renders(cluster.org) - renders_before == 3
